@@ -61,3 +61,7 @@ require (
 	golang.org/x/sys v0.49.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
+
+require github.com/auditpipe/auditpipe/schemas v0.0.0
+
+replace github.com/auditpipe/auditpipe/schemas => ../schemas

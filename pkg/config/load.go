@@ -1,0 +1,401 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/v2"
+)
+
+// Options says where Load reads from.
+type Options struct {
+	// File is the YAML file to read; empty means none.
+	File string
+	// EnvPrefix selects the environment variables to read, e.g.
+	// "AUDITPIPE_POLLER_". The rest of the name is the key path, lower-cased,
+	// with "__" between levels and a number selecting a list element:
+	// AUDITPIPE_POLLER_KAFKA__BROKERS=a:9092,b:9092 sets kafka.brokers and
+	// AUDITPIPE_POLLER_SOURCES__0__ADMIN_KEY sets sources[0].admin_key.
+	// Empty disables the environment.
+	EnvPrefix string
+	// Environ returns the environment; nil means os.Environ.
+	Environ func() []string
+}
+
+// Load fills out (a pointer to a config struct already holding its defaults)
+// from, in order, those defaults, the YAML file and the environment. Keys are
+// the fields' `koanf` tags. It then resolves `*_file` secrets, rejects
+// unknown keys and secrets written in the file, and runs Validate over the
+// whole tree. Every problem found is returned at once, each naming its key.
+func Load(out any, opts Options) error {
+	rv := reflect.ValueOf(out)
+	if rv.Kind() != reflect.Pointer || rv.Elem().Kind() != reflect.Struct {
+		return fmt.Errorf("loading configuration: want a pointer to a struct, got %T", out)
+	}
+	merged, ok := toMap(rv.Elem(), false).(map[string]any)
+	if !ok {
+		return errors.New("loading configuration: defaults are not a struct")
+	}
+
+	var fileMap map[string]any
+	if opts.File != "" {
+		k := koanf.New(".")
+		if err := k.Load(file.Provider(opts.File), yaml.Parser()); err != nil {
+			return fmt.Errorf("reading config file %s: %w", opts.File, err)
+		}
+		fileMap = k.Raw()
+		merge(merged, deepCopy(fileMap).(map[string]any))
+	}
+
+	envKeys, err := applyEnv(merged, opts)
+	if err != nil {
+		return err
+	}
+
+	fresh := reflect.New(rv.Elem().Type())
+	var md mapstructure.Metadata
+	if err := decode(merged, fresh.Interface(), &md); err != nil {
+		return fmt.Errorf("decoding configuration: %w", err)
+	}
+	var problems []error
+	unused := md.Unused
+	sort.Strings(unused)
+	for _, key := range unused {
+		problems = append(problems, unknownKey(key, envKeys, opts.File))
+	}
+	if fileMap != nil {
+		problems = append(problems, secretsInFile(fileMap, rv.Elem().Type(), opts.File)...)
+	}
+	problems = append(problems, resolveSecretFiles(fresh.Elem(), "")...)
+	if len(problems) > 0 {
+		return errors.Join(problems...)
+	}
+	rv.Elem().Set(fresh.Elem())
+	return Validate(out)
+}
+
+func unknownKey(key string, envKeys map[string]string, file string) error {
+	if name, ok := envKeys[key]; ok {
+		return fmt.Errorf("%s: unknown configuration key (from environment variable %s)", key, name)
+	}
+	for k, name := range envKeys {
+		if strings.HasPrefix(key, k+".") {
+			return fmt.Errorf("%s: unknown configuration key (from environment variable %s)", key, name)
+		}
+	}
+	if file != "" {
+		return fmt.Errorf("%s: unknown configuration key (in %s)", key, file)
+	}
+	return fmt.Errorf("%s: unknown configuration key", key)
+}
+
+func decode(in map[string]any, out any, md *mapstructure.Metadata) error {
+	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		DecodeHook: mapstructure.ComposeDecodeHookFunc(
+			mapstructure.StringToTimeDurationHookFunc(),
+			mapstructure.StringToSliceHookFunc(","),
+			mapstructure.TextUnmarshallerHookFunc(),
+		),
+		WeaklyTypedInput: true,
+		Metadata:         md,
+		Result:           out,
+		TagName:          "koanf",
+	})
+	if err != nil {
+		return err
+	}
+	return dec.Decode(in)
+}
+
+// merge copies src into dst: maps merge key by key, anything else (lists
+// included) replaces.
+func merge(dst, src map[string]any) {
+	for k, v := range src {
+		if sm, ok := v.(map[string]any); ok {
+			if dm, ok := dst[k].(map[string]any); ok {
+				merge(dm, sm)
+				continue
+			}
+		}
+		dst[k] = v
+	}
+}
+
+// deepCopy copies nested maps and lists so that later edits of the merged
+// tree leave the file's own tree as it was read.
+func deepCopy(v any) any {
+	switch n := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(n))
+		for k, e := range n {
+			m[k] = deepCopy(e)
+		}
+		return m
+	case []any:
+		l := make([]any, len(n))
+		for i, e := range n {
+			l[i] = deepCopy(e)
+		}
+		return l
+	default:
+		return v
+	}
+}
+
+// applyEnv sets the variables under opts.EnvPrefix into m and returns, for
+// each key path it set, the variable's name.
+func applyEnv(m map[string]any, opts Options) (map[string]string, error) {
+	keys := map[string]string{}
+	if opts.EnvPrefix == "" {
+		return keys, nil
+	}
+	environ := opts.Environ
+	if environ == nil {
+		environ = os.Environ
+	}
+	vars := environ()
+	sort.Strings(vars) // list elements are appended in index order
+	var problems []error
+	for _, kv := range vars {
+		name, value, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, opts.EnvPrefix) || name == opts.EnvPrefix {
+			continue
+		}
+		path := strings.Split(strings.ToLower(strings.TrimPrefix(name, opts.EnvPrefix)), "__")
+		_, key, err := setPath(m, path, value, "")
+		if err != nil {
+			problems = append(problems, fmt.Errorf("environment variable %s: %w", name, err))
+			continue
+		}
+		keys[key] = name
+	}
+	return keys, errors.Join(problems...)
+}
+
+// setPath stores value at path inside node (nested maps and lists) and
+// returns the new node and the key the decoder reports for it (a.b[0].c).
+func setPath(node any, path []string, value, key string) (any, string, error) {
+	if len(path) == 0 {
+		return value, key, nil
+	}
+	seg := path[0]
+	if seg == "" {
+		return nil, "", errors.New("empty key segment (use \"__\" only between keys)")
+	}
+	switch n := node.(type) {
+	case nil:
+		if _, err := strconv.Atoi(seg); err == nil {
+			return setPath([]any{}, path, value, key)
+		}
+		return setPath(map[string]any{}, path, value, key)
+	case map[string]any:
+		child, k, err := setPath(n[seg], path[1:], value, join(key, seg))
+		if err != nil {
+			return nil, "", err
+		}
+		n[seg] = child
+		return n, k, nil
+	case []any:
+		idx, err := strconv.Atoi(seg)
+		if err != nil {
+			return nil, "", fmt.Errorf("%s is a list: the next segment must be an index, got %q", key, seg)
+		}
+		if idx < 0 || idx > len(n) {
+			return nil, "", fmt.Errorf("%s has %d elements: index %d is out of range (append with index %d)", key, len(n), idx, len(n))
+		}
+		if idx == len(n) {
+			n = append(n, nil)
+		}
+		child, k, err := setPath(n[idx], path[1:], value, fmt.Sprintf("%s[%d]", key, idx))
+		if err != nil {
+			return nil, "", err
+		}
+		n[idx] = child
+		return n, k, nil
+	default:
+		return nil, "", fmt.Errorf("%s is a single value, not an object or list", key)
+	}
+}
+
+// toMap turns a config value into the nested maps, lists and scalars the
+// decoder reads back, using the `koanf` tags. With redact, set Secrets become
+// "[REDACTED]" and durations their string form.
+func toMap(v reflect.Value, redact bool) any {
+	switch {
+	case v.Type() == secretType:
+		s := v.Interface().(Secret)
+		if redact {
+			return s.String()
+		}
+		return s.Value()
+	case v.Type() == reflect.TypeFor[time.Duration]():
+		return time.Duration(v.Int()).String()
+	}
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if v.IsNil() {
+			return nil
+		}
+		return toMap(v.Elem(), redact)
+	case reflect.Struct:
+		m := map[string]any{}
+		for i := 0; i < v.NumField(); i++ {
+			f := v.Type().Field(i)
+			tag := tagName(f)
+			if tag == "" {
+				continue
+			}
+			m[tag] = toMap(v.Field(i), redact)
+		}
+		return m
+	case reflect.Map:
+		if v.IsNil() {
+			return map[string]any{}
+		}
+		m := map[string]any{}
+		iter := v.MapRange()
+		for iter.Next() {
+			m[fmt.Sprint(iter.Key().Interface())] = toMap(iter.Value(), redact)
+		}
+		return m
+	case reflect.Slice, reflect.Array:
+		l := make([]any, v.Len())
+		for i := range l {
+			l[i] = toMap(v.Index(i), redact)
+		}
+		return l
+	default:
+		return v.Interface()
+	}
+}
+
+func tagName(f reflect.StructField) string {
+	if !f.IsExported() {
+		return ""
+	}
+	tag, _, _ := strings.Cut(f.Tag.Get("koanf"), ",")
+	if tag == "-" {
+		return ""
+	}
+	if tag == "" {
+		return strings.ToLower(f.Name)
+	}
+	return tag
+}
+
+// secretsInFile reports Secret fields given a value in the YAML file.
+func secretsInFile(m map[string]any, t reflect.Type, file string) []error {
+	var out []error
+	var walk func(node any, t reflect.Type, path string)
+	walk = func(node any, t reflect.Type, path string) {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		switch t.Kind() {
+		case reflect.Struct:
+			nm, ok := node.(map[string]any)
+			if !ok {
+				return
+			}
+			for i := 0; i < t.NumField(); i++ {
+				f := t.Field(i)
+				tag := tagName(f)
+				val, ok := nm[tag]
+				if tag == "" || !ok {
+					continue
+				}
+				p := join(path, tag)
+				if f.Type == secretType {
+					if val != nil && fmt.Sprint(val) != "" {
+						out = append(out, fmt.Errorf("%s: secrets must not be written in %s: set it from the environment or name a file in %s_file", p, file, tag))
+					}
+					continue
+				}
+				walk(val, f.Type, p)
+			}
+		case reflect.Slice:
+			l, ok := node.([]any)
+			if !ok {
+				return
+			}
+			for i, e := range l {
+				walk(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
+			}
+		}
+	}
+	walk(m, t, "")
+	return out
+}
+
+// resolveSecretFiles reads each Secret whose sibling `<tag>_file` field is set.
+func resolveSecretFiles(v reflect.Value, path string) []error {
+	var out []error
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			out = append(out, resolveSecretFiles(v.Elem(), path)...)
+		}
+	case reflect.Slice:
+		for i := 0; i < v.Len(); i++ {
+			out = append(out, resolveSecretFiles(v.Index(i), fmt.Sprintf("%s[%d]", path, i))...)
+		}
+	case reflect.Struct:
+		if v.Type() == secretType {
+			return nil
+		}
+		byTag := map[string]reflect.Value{}
+		for i := 0; i < v.NumField(); i++ {
+			if tag := tagName(v.Type().Field(i)); tag != "" {
+				byTag[tag] = v.Field(i)
+			}
+		}
+		for i := 0; i < v.NumField(); i++ {
+			f := v.Type().Field(i)
+			tag := tagName(f)
+			if tag == "" {
+				continue
+			}
+			p := join(path, tag)
+			if f.Type != secretType {
+				out = append(out, resolveSecretFiles(v.Field(i), p)...)
+				continue
+			}
+			fileField, ok := byTag[tag+"_file"]
+			if !ok || fileField.Kind() != reflect.String || fileField.String() == "" {
+				continue
+			}
+			if v.Field(i).Interface().(Secret).IsSet() {
+				out = append(out, fmt.Errorf("%s: set both directly and through %s_file: keep one", p, tag))
+				continue
+			}
+			b, err := os.ReadFile(fileField.String())
+			if err != nil {
+				out = append(out, fmt.Errorf("%s_file: reading secret file: %w", p, err))
+				continue
+			}
+			s := strings.TrimRight(string(b), "\r\n")
+			if s == "" {
+				out = append(out, fmt.Errorf("%s_file: %s is empty", p, fileField.String()))
+				continue
+			}
+			v.Field(i).Set(reflect.ValueOf(NewSecret(s)))
+		}
+	}
+	return out
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}

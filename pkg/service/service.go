@@ -1,0 +1,211 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/auditpipe/auditpipe/pkg/config"
+	"github.com/auditpipe/auditpipe/pkg/telemetry"
+)
+
+// Version is the build's version, set with
+// -ldflags "-X github.com/auditpipe/auditpipe/pkg/service.Version=v1.2.3".
+var Version = "dev"
+
+// Runtime is the part of every service's configuration that Main itself uses.
+type Runtime struct {
+	Log   telemetry.LogConfig   `koanf:"log"`
+	Admin telemetry.AdminConfig `koanf:"admin"`
+	// ShutdownTimeout bounds the graceful shutdown: after the first signal the
+	// service has this long to finish in-flight work before Main gives up and
+	// exits non-zero.
+	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
+}
+
+// DefaultRuntime logs JSON at info and serves the admin endpoints on addr.
+func DefaultRuntime(addr string) Runtime {
+	return Runtime{
+		Log:             telemetry.DefaultLogConfig(),
+		Admin:           telemetry.AdminConfig{Addr: addr, CheckTimeout: 2 * time.Second},
+		ShutdownTimeout: 30 * time.Second,
+	}
+}
+
+// Validate checks the shutdown timeout; the nested configs check themselves.
+func (r Runtime) Validate() error {
+	if r.ShutdownTimeout <= 0 {
+		return errors.New("shutdown_timeout: must be positive")
+	}
+	return nil
+}
+
+// Config is what a service's configuration struct provides to Main.
+type Config interface {
+	// RuntimeConfig returns the logging, admin and shutdown settings.
+	RuntimeConfig() Runtime
+}
+
+// Settings are what Main hands a service's Run: shared facilities, never
+// globals.
+type Settings struct {
+	Logger   *slog.Logger
+	Registry *prometheus.Registry
+	// Admin serves /metrics, /healthz and /readyz; add readiness checks to it.
+	Admin   *telemetry.Admin
+	Version string
+	// ShutdownTimeout is how long Run may take to drain after ctx is done.
+	ShutdownTimeout time.Duration
+}
+
+// Spec describes one service binary.
+type Spec[C Config] struct {
+	// Name is the binary's name, e.g. "poller".
+	Name string
+	// EnvPrefix selects the environment variables, e.g. "AUDITPIPE_POLLER_".
+	EnvPrefix string
+	// Defaults returns the configuration before any file or variable is read.
+	Defaults func() C
+	// Run runs the service until ctx is done, then drains within
+	// Settings.ShutdownTimeout and returns. A nil return after ctx is done
+	// is a clean stop.
+	Run func(ctx context.Context, cfg C, s Settings) error
+}
+
+// Main runs spec with the command-line arguments args (without the program
+// name) and returns the process exit code. It blocks until the service stops.
+func Main[C Config](spec Spec[C], args []string) int {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	return run(spec, args, os.Stdout, os.Stderr, os.Environ, sigs)
+}
+
+func run[C Config](spec Spec[C], args []string, stdout, stderr io.Writer, environ func() []string, sigs <-chan os.Signal) int {
+	fs := flag.NewFlagSet(spec.Name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("config", "", "YAML configuration `file` (environment variables "+spec.EnvPrefix+"* override it)")
+	check := fs.Bool("check-config", false, "validate the configuration, print it with secrets redacted, and exit")
+	version := fs.Bool("version", false, "print the version and exit")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: %s [--config file] [--check-config] [--version]\n\n", spec.Name)
+		fs.PrintDefaults()
+		fmt.Fprintf(stderr, "\nEvery configuration key can be set from the environment: %sKAFKA__BROKERS=a:9092,b:9092\nsets kafka.brokers (\"__\" separates levels; list elements by index: %sSOURCES__0__ID).\n", spec.EnvPrefix, spec.EnvPrefix)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "%s: unexpected arguments: %s\n", spec.Name, strings.Join(fs.Args(), " "))
+		return 2
+	}
+	if *version {
+		fmt.Fprintf(stdout, "%s %s\n", spec.Name, Version)
+		return 0
+	}
+
+	cfg := spec.Defaults()
+	if err := config.Load(&cfg, config.Options{File: *file, EnvPrefix: spec.EnvPrefix, Environ: environ}); err != nil {
+		fmt.Fprintf(stderr, "%s: invalid configuration:\n%s\n", spec.Name, indent(err.Error()))
+		return 1
+	}
+	rendered, err := config.Redact(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", spec.Name, err)
+		return 1
+	}
+	if *check {
+		fmt.Fprintf(stdout, "# %s: configuration OK (secrets redacted)\n%s", spec.Name, rendered)
+		return 0
+	}
+
+	rt := cfg.RuntimeConfig()
+	logger, err := telemetry.NewLogger(rt.Log, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", spec.Name, err)
+		return 1
+	}
+	logger = logger.With("service", spec.Name)
+	logger.Info("starting", "version", Version, "config_file", *file)
+	logger.Info("effective configuration (secrets redacted)", "config", rendered)
+
+	reg := prometheus.NewRegistry()
+	admin := telemetry.NewAdmin(rt.Admin, reg, logger)
+	if err := admin.Listen(); err != nil {
+		logger.Error("starting", "error", err)
+		return 1
+	}
+	set := Settings{Logger: logger, Registry: reg, Admin: admin, Version: Version, ShutdownTimeout: rt.ShutdownTimeout}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	adminCtx, stopAdmin := context.WithCancel(context.Background())
+	defer stopAdmin()
+	adminDone := make(chan error, 1)
+	go func() { adminDone <- admin.Run(adminCtx) }()
+	done := make(chan error, 1)
+	go func() { done <- spec.Run(ctx, cfg, set) }()
+
+	code := 0
+	select {
+	case err := <-done:
+		if err != nil && !errors.Is(err, context.Canceled) {
+			logger.Error("stopped with an error", "error", err)
+			code = 1
+		}
+	case err := <-adminDone:
+		logger.Error("admin server stopped", "error", err)
+		cancel()
+		code = 1
+		if !waitDrain(done, sigs, rt.ShutdownTimeout, logger) {
+			return 1
+		}
+	case sig := <-sigs:
+		logger.Info("signal received: finishing in-flight work", "signal", sig.String(), "deadline", rt.ShutdownTimeout.String())
+		cancel()
+		if !waitDrain(done, sigs, rt.ShutdownTimeout, logger) {
+			code = 1
+		}
+	}
+	stopAdmin()
+	logger.Info("stopped", "exit_code", code)
+	return code
+}
+
+// waitDrain waits for the service to return after its context was
+// cancelled. It reports false when the deadline passed or a second signal
+// came first, or when the service returned an error.
+func waitDrain(done <-chan error, sigs <-chan os.Signal, timeout time.Duration, logger *slog.Logger) bool {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		if err != nil && !errors.Is(err, context.Canceled) {
+			logger.Error("stopped with an error", "error", err)
+			return false
+		}
+		return true
+	case <-t.C:
+		logger.Error("shutdown deadline exceeded: aborting with work in flight", "deadline", timeout.String())
+	case sig := <-sigs:
+		logger.Error("second signal: aborting with work in flight", "signal", sig.String())
+	}
+	return false
+}
+
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(s, "\n", "\n  ")
+}

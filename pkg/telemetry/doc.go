@@ -1,0 +1,6 @@
+// Package telemetry gives every service the same logs and admin endpoints:
+// an slog logger configured from LogConfig, and an admin HTTP server with
+// /metrics (from the registry passed in, never the global one), /healthz
+// (the process is alive), /readyz (every registered dependency check passes)
+// and, when enabled, /debug/pprof.
+package telemetry

@@ -1,0 +1,3 @@
+module github.com/auditpipe/auditpipe/schemas
+
+go 1.26.0
