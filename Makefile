@@ -1,0 +1,119 @@
+# auditpipe: build, test and run the whole pipeline.
+#
+#   make run     start the pipeline on embedded infrastructure (Kafka, Schema
+#                Registry, ClickHouse, OpenAI simulator) and watch events land
+#   make test    every test of every module, with -race and -shuffle=on, plus
+#                the drift checks (GOWORK=off builds, gofmt, example configs)
+#
+# Both fetch what they need first (`make deps`): Go modules, the ClickHouse
+# engine (libchdb, from the npm registry, sha512-verified) and, when Java 17
+# is installed, Apache Kafka's jars (from Maven Central, checksums verified).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+GO ?= go
+MODULES := schemas pkg poller enricher loader e2e
+SERVICES := poller enricher loader
+TOOLS := chserver openaisim devstack
+BIN := $(CURDIR)/bin
+CACHE := $(CURDIR)/.cache
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/auditpipe/auditpipe/pkg/service.Version=$(VERSION)
+STATICCHECK_VERSION := v0.8.2
+# Extra flags for go test, e.g. make test TESTFLAGS='-run TestPoller -v'.
+TESTFLAGS ?=
+TEST_TIMEOUT ?= 30m
+
+.PHONY: all build test unit-test drift-check check-configs lint bench deps deps-go deps-chdb deps-kafka run clean help
+
+all: build
+
+help:
+	@sed -n '1,12p' Makefile
+
+## build: every binary into bin/
+build:
+	@mkdir -p $(BIN)
+	@for s in $(SERVICES); do \
+		echo "==> building bin/$$s"; \
+		(cd $$s && $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/$$s ./cmd/$$s); \
+	done
+	@for t in $(TOOLS); do \
+		if [ -d e2e/cmd/$$t ]; then \
+			echo "==> building bin/$$t"; \
+			(cd e2e && $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/$$t ./cmd/$$t); \
+		fi; \
+	done
+
+## deps: everything the tests and `make run` need
+deps: deps-go deps-chdb deps-kafka
+
+deps-go:
+	@echo "==> fetching Go modules"
+	@for m in $(MODULES); do (cd $$m && $(GO) mod download); done
+
+deps-chdb:
+	@echo "==> ensuring the ClickHouse engine (libchdb 26.7) is in the cache"
+	@cd e2e && $(GO) run ./cmd/chserver -fetch
+
+deps-kafka:
+	@if java -version >/dev/null 2>&1; then \
+		echo "==> ensuring Apache Kafka's jars are in the cache"; \
+		cd e2e && $(GO) run ./kafkabroker/cmd/kafkafetch; \
+	else \
+		echo "!!! ============================================================ !!!"; \
+		echo "!!! Java 17 was not found: the Apache Kafka tests will be SKIPPED. !!!"; \
+		echo "!!! Install it (apt-get install openjdk-17-jre-headless) to run   !!!"; \
+		echo "!!! them; .ci/run installs it so CI always runs them.             !!!"; \
+		echo "!!! ============================================================ !!!"; \
+	fi
+
+## test: all tests, race detector on, order shuffled, plus drift checks
+test: deps drift-check unit-test check-configs
+
+unit-test:
+	@for m in $(MODULES); do \
+		echo "==> go test $$m"; \
+		(cd $$m && $(GO) test -race -shuffle=on -timeout $(TEST_TIMEOUT) $(TESTFLAGS) ./...); \
+	done
+
+## drift-check: the workspace must not hide module drift; code is gofmt'ed
+drift-check:
+	@echo "==> gofmt"
+	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	@for m in $(MODULES); do \
+		echo "==> GOWORK=off build and vet $$m"; \
+		(cd $$m && GOWORK=off $(GO) build ./... && GOWORK=off $(GO) vet ./...); \
+	done
+
+## check-configs: the example configurations in deploy/config are valid
+check-configs:
+	@for s in $(SERVICES); do \
+		if [ -f deploy/config/$$s.yaml ]; then \
+			echo "==> $$s --check-config --config deploy/config/$$s.yaml"; \
+			(cd $$s && $(GO) run ./cmd/$$s --check-config --config ../deploy/config/$$s.yaml >/dev/null); \
+		fi; \
+	done
+
+## lint: gofmt, go vet and staticcheck over every module
+lint:
+	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	@GOBIN=$(CACHE)/bin $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	@for m in $(MODULES); do \
+		echo "==> vet + staticcheck $$m"; \
+		(cd $$m && $(GO) vet ./... && $(CACHE)/bin/staticcheck ./...); \
+	done
+
+## bench: every benchmark (figures are recorded in the docs)
+bench: deps
+	@for m in $(MODULES); do \
+		echo "==> go test -bench $$m"; \
+		(cd $$m && $(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...); \
+	done
+
+## run: the whole pipeline on embedded infrastructure (Ctrl-C stops it all)
+run: deps build
+	@$(BIN)/devstack --bin $(BIN)
+
+clean:
+	rm -rf $(BIN) $(CACHE)
