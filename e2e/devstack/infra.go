@@ -1,0 +1,183 @@
+package devstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
+
+	"github.com/auditpipe/auditpipe/pkg/chserver"
+	"github.com/auditpipe/auditpipe/pkg/openaisim"
+)
+
+// InfraConfig says what to start and where. Addresses with port 0 get a free
+// port.
+type InfraConfig struct {
+	// DataDir holds Kafka's and ClickHouse's data and the GeoIP databases;
+	// it survives restarts.
+	DataDir string
+	// KafkaAddr is where kfake listens. Ignored when ExternalKafka is set.
+	KafkaAddr string
+	// ExternalKafka, when set, is used instead of starting kfake.
+	ExternalKafka []string
+	// RegistryAddr is where srfake listens.
+	RegistryAddr string
+	// ClickHouseAddr is where the embedded ClickHouse listens.
+	ClickHouseAddr string
+	// SimulatorAddr is where the OpenAI simulator listens; empty starts none
+	// (a real OpenAI API is used instead).
+	SimulatorAddr string
+	// Simulator configures the simulated organization.
+	Simulator openaisim.Config
+	// KafkaPartitions is kfake's default partition count for new topics.
+	KafkaPartitions int
+}
+
+// Infra is the running infrastructure. Close stops it.
+type Infra struct {
+	KafkaBrokers []string
+	RegistryURL  string
+	ClickHouse   string // http://host:port
+	SimulatorURL string // base URL of the API, ending in /v1; "" without simulator
+	Sim          *openaisim.Simulator
+	GeoIP        GeoIPPaths
+
+	kfake    *kfake.Cluster
+	registry *http.Server
+	ch       *chserver.Server
+	chStop   context.CancelFunc
+	chDone   chan error
+	simStop  context.CancelFunc
+	simDone  chan error
+	log      *slog.Logger
+}
+
+// StartInfra starts everything in cfg, reporting progress to logger. On an
+// error it stops what it had started.
+func StartInfra(ctx context.Context, cfg InfraConfig, logger *slog.Logger) (_ *Infra, err error) {
+	inf := &Infra{log: logger}
+	defer func() {
+		if err != nil {
+			inf.Close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating data directory: %w", err)
+	}
+
+	if len(cfg.ExternalKafka) > 0 {
+		inf.KafkaBrokers = cfg.ExternalKafka
+	} else {
+		parts := cfg.KafkaPartitions
+		if parts <= 0 {
+			parts = 4
+		}
+		host, port, err := splitAddr(cfg.KafkaAddr)
+		if err != nil {
+			return nil, fmt.Errorf("kafka address: %w", err)
+		}
+		opts := []kfake.Opt{
+			kfake.NumBrokers(1),
+			kfake.Ports(port),
+			kfake.ListenFn(func(network, _ string) (net.Listener, error) {
+				return net.Listen(network, net.JoinHostPort(host, fmt.Sprint(port)))
+			}),
+			kfake.DataDir(filepath.Join(cfg.DataDir, "kafka")),
+			kfake.DefaultNumPartitions(parts),
+			kfake.AllowAutoTopicCreation(),
+		}
+		c, err := kfake.NewCluster(opts...)
+		if err != nil {
+			return nil, fmt.Errorf("starting Kafka (kfake) on %s: %w", cfg.KafkaAddr, err)
+		}
+		inf.kfake = c
+		inf.KafkaBrokers = c.ListenAddrs()
+		logger.Info("Kafka (kfake) ready", "brokers", inf.KafkaBrokers, "data", filepath.Join(cfg.DataDir, "kafka"))
+	}
+
+	ln, err := net.Listen("tcp", cfg.RegistryAddr)
+	if err != nil {
+		return nil, fmt.Errorf("starting the Schema Registry (srfake) on %s: %w", cfg.RegistryAddr, err)
+	}
+	reg := srfake.NewRegistry()
+	inf.registry = &http.Server{Handler: reg.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = inf.registry.Serve(ln) }()
+	inf.RegistryURL = "http://" + ln.Addr().String()
+	logger.Info("Schema Registry (srfake) ready", "url", inf.RegistryURL)
+
+	ch, err := chserver.New(chserver.Config{Addr: cfg.ClickHouseAddr, DataDir: filepath.Join(cfg.DataDir, "clickhouse")}, logger.With("component", "chserver"))
+	if err != nil {
+		return nil, fmt.Errorf("starting the embedded ClickHouse on %s: %w", cfg.ClickHouseAddr, err)
+	}
+	inf.ch = ch
+	chCtx, chStop := context.WithCancel(context.Background())
+	inf.chStop, inf.chDone = chStop, make(chan error, 1)
+	go func() { inf.chDone <- ch.Run(chCtx) }()
+	inf.ClickHouse = ch.URL()
+	logger.Info("ClickHouse (embedded engine) ready", "url", inf.ClickHouse)
+
+	if cfg.SimulatorAddr != "" {
+		sim, err := openaisim.New(cfg.Simulator, logger.With("component", "openaisim"))
+		if err != nil {
+			return nil, fmt.Errorf("starting the OpenAI simulator: %w", err)
+		}
+		sln, err := net.Listen("tcp", cfg.SimulatorAddr)
+		if err != nil {
+			sim.Close()
+			return nil, fmt.Errorf("starting the OpenAI simulator on %s: %w", cfg.SimulatorAddr, err)
+		}
+		sctx, stop := context.WithCancel(context.Background())
+		inf.Sim, inf.simStop, inf.simDone = sim, stop, make(chan error, 1)
+		go func() { inf.simDone <- sim.Serve(sctx, sln) }()
+		inf.SimulatorURL = "http://" + sln.Addr().String() + "/v1"
+		logger.Info("OpenAI simulator ready", "url", inf.SimulatorURL, "backlog", cfg.Simulator.Backlog, "events_per_minute", cfg.Simulator.RatePerMinute)
+	}
+
+	inf.GeoIP, err = writeGeoIP(filepath.Join(cfg.DataDir, "geoip"))
+	if err != nil {
+		return nil, err
+	}
+	logger.Info("synthetic GeoIP databases written", "dir", filepath.Join(cfg.DataDir, "geoip"))
+	return inf, ctx.Err()
+}
+
+// Close stops everything that was started, newest first.
+func (inf *Infra) Close() {
+	if inf.simStop != nil {
+		inf.simStop()
+		<-inf.simDone
+		inf.Sim.Close()
+	}
+	if inf.ch != nil {
+		inf.chStop()
+		if err := <-inf.chDone; err != nil {
+			inf.log.Warn("stopping ClickHouse", "error", err)
+		}
+	}
+	if inf.registry != nil {
+		_ = inf.registry.Close()
+	}
+	if inf.kfake != nil {
+		inf.kfake.Close()
+	}
+}
+
+func splitAddr(addr string) (string, int, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	var p int
+	if _, err := fmt.Sscanf(port, "%d", &p); err != nil {
+		return "", 0, errors.New("port is not a number")
+	}
+	return host, p, nil
+}

@@ -1,0 +1,95 @@
+package devstack
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/auditpipe/auditpipe/pkg/openaisim"
+)
+
+// Main is bin/devstack: it parses args, starts the stack, prints the banner
+// and stops everything on SIGINT/SIGTERM. It returns the exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("devstack", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	bin := fs.String("bin", "bin", "directory holding the poller, enricher and loader binaries")
+	configDir := fs.String("config-dir", "deploy/config", "directory holding <service>.yaml")
+	dataDir := fs.String("data-dir", ".data", "data directory (Kafka, ClickHouse, GeoIP); kept across restarts")
+	kafkaAddr := fs.String("kafka-addr", "127.0.0.1:9092", "Kafka (kfake) listen address")
+	registryAddr := fs.String("registry-addr", "127.0.0.1:8081", "Schema Registry (srfake) listen address")
+	chAddr := fs.String("clickhouse-addr", "127.0.0.1:8123", "ClickHouse HTTP listen address")
+	simAddr := fs.String("simulator-addr", "127.0.0.1:8787", "OpenAI simulator listen address")
+	pollerAdmin := fs.String("poller-admin", "127.0.0.1:9101", "poller admin address")
+	enricherAdmin := fs.String("enricher-admin", "127.0.0.1:9102", "enricher admin address")
+	loaderAdmin := fs.String("loader-admin", "127.0.0.1:9103", "loader admin address")
+	seed := fs.Int64("seed", 1, "simulator seed")
+	backlog := fs.Int("backlog", 2000, "simulated historical events")
+	span := fs.Duration("backlog-span", 23*time.Hour, "how far back the simulated backlog reaches")
+	rate := fs.Float64("rate", 120, "simulated live events per minute")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("service", "devstack")
+	cfg := Config{
+		Infra: InfraConfig{
+			DataDir:        *dataDir,
+			KafkaAddr:      *kafkaAddr,
+			RegistryAddr:   *registryAddr,
+			ClickHouseAddr: *chAddr,
+			SimulatorAddr:  *simAddr,
+			Simulator: openaisim.Config{
+				Seed: *seed, Backlog: *backlog, BacklogSpan: *span, RatePerMinute: *rate,
+				LateArrivalRate: 0.02, LateArrivalMaxAge: time.Hour, SameSecondBurst: 3,
+			},
+		},
+		BinDir:        *bin,
+		ConfigDir:     *configDir,
+		AdminAddrs:    map[string]string{"poller": *pollerAdmin, "enricher": *enricherAdmin, "loader": *loaderAdmin},
+		OpenAIKey:     os.Getenv("OPENAI_ADMIN_KEY"),
+		OpenAIBaseURL: os.Getenv("OPENAI_BASE_URL"),
+		Out:           stdout,
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	st, err := Start(ctx, cfg, logger)
+	if err != nil {
+		logger.Error("starting the dev stack", "error", err)
+		return 1
+	}
+	if st.Infra.Sim != nil {
+		st.Infra.Sim.Start(ctx)
+	}
+	fmt.Fprint(stdout, st.Banner())
+	code := 0
+	select {
+	case <-ctx.Done():
+		logger.Info("stopping the dev stack")
+	case <-anyExit(st):
+		logger.Error("a service exited; stopping the dev stack")
+		code = 1
+	}
+	st.Close()
+	logger.Info("stopped")
+	return code
+}
+
+// anyExit is closed when any service process exits.
+func anyExit(st *Stack) <-chan struct{} {
+	c := make(chan struct{})
+	var once sync.Once
+	for _, p := range st.Procs {
+		go func() {
+			<-p.Done()
+			once.Do(func() { close(c) })
+		}()
+	}
+	return c
+}

@@ -1,0 +1,164 @@
+package devstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Services are the pipeline's binaries, in start order.
+var Services = []string{"loader", "enricher", "poller"}
+
+// Config describes a whole dev stack.
+type Config struct {
+	Infra InfraConfig
+	// BinDir holds the poller, enricher and loader binaries.
+	BinDir string
+	// ConfigDir holds <service>.yaml, passed to each service with --config;
+	// the environment then points the service at this stack.
+	ConfigDir string
+	// AdminAddrs are the services' admin addresses by name.
+	AdminAddrs map[string]string
+	// OpenAIKey and OpenAIBaseURL, when OpenAIKey is set, make the poller
+	// read a real OpenAI organization instead of the simulator.
+	OpenAIKey     string
+	OpenAIBaseURL string
+	// ExtraEnv adds environment variables per service (tests shorten
+	// intervals this way).
+	ExtraEnv map[string][]string
+	// Out receives the services' output, each line prefixed with its name.
+	Out io.Writer
+}
+
+// Stack is a running dev stack.
+type Stack struct {
+	Infra *Infra
+	Procs map[string]*Process
+	cfg   Config
+	log   *slog.Logger
+}
+
+// SimulatorKey is the admin key the stack's poller presents to the simulator.
+const SimulatorKey = "sk-admin-devstack"
+
+// Start brings up the infrastructure, then the services. On an error it
+// stops what it had started.
+func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Stack, err error) {
+	if cfg.OpenAIKey != "" {
+		cfg.Infra.SimulatorAddr = ""
+	}
+	inf, err := StartInfra(ctx, cfg.Infra, logger)
+	if err != nil {
+		return nil, err
+	}
+	s := &Stack{Infra: inf, Procs: map[string]*Process{}, cfg: cfg, log: logger}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	for _, name := range Services {
+		bin := filepath.Join(cfg.BinDir, name)
+		args := []string{"--config", filepath.Join(cfg.ConfigDir, name+".yaml")}
+		p, err := StartProcess(name, bin, args, s.Env(name), cfg.Out)
+		if err != nil {
+			return nil, err
+		}
+		s.Procs[name] = p
+		logger.Info("service started", "service", name, "pid", p.Pid(), "admin", "http://"+cfg.AdminAddrs[name])
+	}
+	return s, nil
+}
+
+// Env returns the environment that points service name at this stack.
+func (s *Stack) Env(name string) []string {
+	inf := s.Infra
+	prefix := "AUDITPIPE_" + strings.ToUpper(name) + "_"
+	env := []string{
+		prefix + "KAFKA__BROKERS=" + strings.Join(inf.KafkaBrokers, ","),
+		prefix + "ADMIN__ADDR=" + s.cfg.AdminAddrs[name],
+		prefix + "LOG__FORMAT=text",
+	}
+	switch name {
+	case "poller":
+		base, key := inf.SimulatorURL, SimulatorKey
+		if s.cfg.OpenAIKey != "" {
+			base, key = s.cfg.OpenAIBaseURL, s.cfg.OpenAIKey
+			if base == "" {
+				base = "https://api.openai.com/v1"
+			}
+		}
+		env = append(env,
+			prefix+"SOURCES__0__BASE_URL="+base,
+			prefix+"SOURCES__0__ADMIN_KEY="+key,
+		)
+	case "enricher":
+		g := inf.GeoIP
+		env = append(env,
+			prefix+"REGISTRY__URL="+inf.RegistryURL,
+			prefix+"GEOIP__CITY="+g.City,
+			prefix+"GEOIP__ASN="+g.ASN,
+			prefix+"GEOIP__ISP="+g.ISP,
+			prefix+"GEOIP__CONNECTION_TYPE="+g.ConnectionType,
+			prefix+"GEOIP__ENTERPRISE="+g.Enterprise,
+		)
+	case "loader":
+		env = append(env,
+			prefix+"REGISTRY__URL="+inf.RegistryURL,
+			prefix+"CLICKHOUSE__ADDR="+strings.TrimPrefix(inf.ClickHouse, "http://"),
+			prefix+"CLICKHOUSE__PROTOCOL=http",
+		)
+	}
+	return append(env, s.cfg.ExtraEnv[name]...)
+}
+
+// Close stops the services gracefully (each within 30 s, then killed), then
+// the infrastructure.
+func (s *Stack) Close() {
+	var errs []error
+	for i := len(Services) - 1; i >= 0; i-- {
+		if p, ok := s.Procs[Services[i]]; ok {
+			if err := p.Stop(30 * time.Second); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", p.Name, err))
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		s.log.Warn("stopping services", "error", err)
+	}
+	s.Infra.Close()
+}
+
+// Banner is what `make run` prints once everything is up.
+func (s *Stack) Banner() string {
+	ch := s.Infra.ClickHouse
+	q := func(sql string) string {
+		return fmt.Sprintf("  curl '%s/?query=%s'", ch, url.QueryEscape(sql))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n================ auditpipe dev stack is up ================\n")
+	fmt.Fprintf(&b, "Kafka            %s\n", strings.Join(s.Infra.KafkaBrokers, ","))
+	fmt.Fprintf(&b, "Schema Registry  %s\n", s.Infra.RegistryURL)
+	fmt.Fprintf(&b, "ClickHouse       %s\n", ch)
+	if s.Infra.SimulatorURL != "" {
+		fmt.Fprintf(&b, "OpenAI simulator %s (key %s)\n", s.Infra.SimulatorURL, SimulatorKey)
+	} else {
+		fmt.Fprintf(&b, "OpenAI API       %s (your OPENAI_ADMIN_KEY)\n", s.cfg.OpenAIBaseURL)
+	}
+	for _, name := range []string{"poller", "enricher", "loader"} {
+		fmt.Fprintf(&b, "%-16s http://%s/metrics /healthz /readyz\n", name, s.cfg.AdminAddrs[name])
+	}
+	fmt.Fprintf(&b, "\nTry (events appear within seconds):\n")
+	fmt.Fprintln(&b, q("SELECT count() FROM openai_audit_logs FINAL"))
+	fmt.Fprintln(&b, q("SELECT eventName, count() FROM openai_audit_logs FINAL GROUP BY eventName ORDER BY 2 DESC LIMIT 20 FORMAT PrettyCompact"))
+	fmt.Fprintln(&b, q("SELECT srcASCountryCode, srcCity, count() FROM openai_audit_logs FINAL WHERE eventName LIKE 'login.%' GROUP BY 1, 2 ORDER BY 3 DESC FORMAT PrettyCompact"))
+	fmt.Fprintln(&b, q("SELECT eventTime, eventName, actorUserEmail, srcIP, srcCity FROM openai_audit_logs FINAL ORDER BY eventTime DESC LIMIT 10 FORMAT PrettyCompact"))
+	fmt.Fprintf(&b, "\nCtrl-C stops everything.\n===========================================================\n")
+	return b.String()
+}
