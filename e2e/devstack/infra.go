@@ -30,8 +30,12 @@ type InfraConfig struct {
 	ExternalKafka []string
 	// RegistryAddr is where srfake listens.
 	RegistryAddr string
-	// ClickHouseAddr is where the embedded ClickHouse listens.
+	// ClickHouseAddr is where the embedded ClickHouse listens. Ignored when
+	// ExternalClickHouse is set.
 	ClickHouseAddr string
+	// ExternalClickHouse, when set (http://host:port), is used instead of
+	// starting the embedded engine (tests share one engine per process).
+	ExternalClickHouse string
 	// SimulatorAddr is where the OpenAI simulator listens; empty starts none
 	// (a real OpenAI API is used instead).
 	SimulatorAddr string
@@ -113,16 +117,20 @@ func StartInfra(ctx context.Context, cfg InfraConfig, logger *slog.Logger) (_ *I
 	inf.RegistryURL = "http://" + ln.Addr().String()
 	logger.Info("Schema Registry (srfake) ready", "url", inf.RegistryURL)
 
-	ch, err := chserver.New(chserver.Config{Addr: cfg.ClickHouseAddr, DataDir: filepath.Join(cfg.DataDir, "clickhouse")}, logger.With("component", "chserver"))
-	if err != nil {
-		return nil, fmt.Errorf("starting the embedded ClickHouse on %s: %w", cfg.ClickHouseAddr, err)
+	if cfg.ExternalClickHouse != "" {
+		inf.ClickHouse = cfg.ExternalClickHouse
+	} else {
+		ch, err := chserver.New(chserver.Config{Addr: cfg.ClickHouseAddr, DataDir: filepath.Join(cfg.DataDir, "clickhouse")}, logger.With("component", "chserver"))
+		if err != nil {
+			return nil, fmt.Errorf("starting the embedded ClickHouse on %s: %w", cfg.ClickHouseAddr, err)
+		}
+		inf.ch = ch
+		chCtx, chStop := context.WithCancel(context.Background())
+		inf.chStop, inf.chDone = chStop, make(chan error, 1)
+		go func() { inf.chDone <- ch.Run(chCtx) }()
+		inf.ClickHouse = ch.URL()
+		logger.Info("ClickHouse (embedded engine) ready", "url", inf.ClickHouse)
 	}
-	inf.ch = ch
-	chCtx, chStop := context.WithCancel(context.Background())
-	inf.chStop, inf.chDone = chStop, make(chan error, 1)
-	go func() { inf.chDone <- ch.Run(chCtx) }()
-	inf.ClickHouse = ch.URL()
-	logger.Info("ClickHouse (embedded engine) ready", "url", inf.ClickHouse)
 
 	if cfg.SimulatorAddr != "" {
 		sim, err := openaisim.New(cfg.Simulator, logger.With("component", "openaisim"))
