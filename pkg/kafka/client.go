@@ -1,0 +1,217 @@
+package kafka
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+	"github.com/twmb/franz-go/plugin/kprom"
+	"github.com/twmb/franz-go/plugin/kslog"
+
+	"github.com/auditpipe/auditpipe/pkg/config"
+)
+
+// MetricsNamespace and MetricsSubsystem prefix every client metric:
+// auditpipe_kafka_<name>{component="..."}.
+const (
+	MetricsNamespace = "auditpipe"
+	MetricsSubsystem = "kafka"
+	// ComponentLabel is the constant label that tells apart the clients
+	// sharing one registerer.
+	ComponentLabel = "component"
+)
+
+// Options validates c and returns the base kgo options for it: seed
+// brokers, client id, timeouts and metadata ages, TLS, SASL, logging and
+// metrics, acks=all with kgo's default idempotence, compression and bounded
+// producer buffering. Options added after these override them.
+//
+// logger receives the library's messages with kgo's info and debug lines
+// one level down (info as debug, debug below debug); nil discards them.
+// reg receives the client's kprom metrics, namespaced
+// auditpipe_kafka_* with the constant label component=<component>
+// (produce and fetch metrics count records, batches and both byte sizes
+// per topic); nil
+// disables metrics. component must be unique among the live clients that
+// share reg: a second client with the same component would collide on
+// registration, which Options can only log (NewClient returns it as an
+// error). Closing a client unregisters its metrics.
+func (c Config) Options(logger *slog.Logger, reg prometheus.Registerer, component string) ([]kgo.Opt, error) {
+	opts, _, err := c.options(logger, reg, component)
+	return opts, err
+}
+
+// NewClient builds a client from cfg, the base Options and extra (which
+// override the base). It does not contact the brokers: use Ping for
+// readiness. The caller owns the client and must Close it.
+func NewClient(cfg Config, logger *slog.Logger, reg prometheus.Registerer, component string, extra ...kgo.Opt) (*kgo.Client, error) {
+	opts, guard, err := cfg.options(logger, reg, component)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := kgo.NewClient(append(opts, extra...)...)
+	if err != nil {
+		return nil, fmt.Errorf("creating kafka client %q: %w", component, err)
+	}
+	if guard != nil {
+		if err := guard.error(); err != nil {
+			cl.Close()
+			return nil, fmt.Errorf("creating kafka client %q: registering metrics (is component unique per registry?): %w", component, err)
+		}
+	}
+	return cl, nil
+}
+
+// Ping reports whether cl reaches a broker: it asks one for metadata and
+// returns the error, if any. It is cheap enough for a readiness probe; bound
+// it with ctx.
+func Ping(ctx context.Context, cl *kgo.Client) error {
+	if err := cl.Ping(ctx); err != nil {
+		return fmt.Errorf("pinging kafka: %w", err)
+	}
+	return nil
+}
+
+func (c Config) options(logger *slog.Logger, reg prometheus.Registerer, component string) ([]kgo.Opt, *registerGuard, error) {
+	var errs []error
+	if strings.TrimSpace(component) == "" {
+		errs = append(errs, errors.New("component: must not be empty"))
+	}
+	if err := config.Validate(c); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, nil, fmt.Errorf("validating kafka config: %w", err)
+	}
+	codecs, _ := compressionCodecs(c.Compression) // validated above
+
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(c.Brokers...),
+		kgo.ClientID(c.ClientID),
+		kgo.DialTimeout(c.DialTimeout),
+		kgo.RequestTimeoutOverhead(c.RequestTimeoutOverhead),
+		kgo.MetadataMaxAge(c.MetadataMaxAge),
+		kgo.MetadataMinAge(c.MetadataMinAge),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerBatchCompression(codecs...),
+		kgo.ProducerLinger(c.Linger),
+		kgo.MaxBufferedRecords(c.MaxBufferedRecords),
+		kgo.MaxBufferedBytes(c.MaxBufferedBytes),
+	}
+	if c.TLS.Enabled {
+		tc, err := c.TLS.build()
+		if err != nil {
+			return nil, nil, err
+		}
+		opts = append(opts, kgo.DialTLSConfig(tc))
+	}
+	if mech, err := c.SASL.mechanism(); err != nil {
+		return nil, nil, err
+	} else if mech != nil {
+		opts = append(opts, kgo.SASL(mech))
+	}
+
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	lower := slog.New(demoteHandler{logger.Handler()}).With(slog.String("kafka_client", component))
+	opts = append(opts, kgo.WithLogger(kslog.New(lower)))
+
+	var guard *registerGuard
+	if reg != nil {
+		guard = &registerGuard{Registerer: reg, logger: logger, component: component}
+		m := kprom.NewMetrics(MetricsNamespace,
+			kprom.Registerer(guard),
+			kprom.Subsystem(MetricsSubsystem),
+			kprom.WithStaticLabel(prometheus.Labels{ComponentLabel: component}),
+			kprom.FetchAndProduceDetail(kprom.ByTopic, kprom.Records, kprom.Batches,
+				kprom.UncompressedBytes, kprom.CompressedBytes, kprom.ConsistentNaming),
+		)
+		opts = append(opts, kgo.WithHooks(m))
+	}
+	return opts, guard, nil
+}
+
+// compressionCodecs returns kgo's preference list for name: the codec, then
+// none for brokers too old for it (zstd needs Kafka 2.1).
+func compressionCodecs(name string) ([]kgo.CompressionCodec, error) {
+	switch strings.ToLower(name) {
+	case CompressionNone:
+		return []kgo.CompressionCodec{kgo.NoCompression()}, nil
+	case CompressionGzip:
+		return []kgo.CompressionCodec{kgo.GzipCompression(), kgo.NoCompression()}, nil
+	case CompressionSnappy:
+		return []kgo.CompressionCodec{kgo.SnappyCompression(), kgo.NoCompression()}, nil
+	case CompressionLz4:
+		return []kgo.CompressionCodec{kgo.Lz4Compression(), kgo.NoCompression()}, nil
+	case CompressionZstd:
+		return []kgo.CompressionCodec{kgo.ZstdCompression(), kgo.NoCompression()}, nil
+	default:
+		return nil, fmt.Errorf("unknown codec %q, want none, gzip, snappy, lz4 or zstd", name)
+	}
+}
+
+// build loads the files named in c into a tls.Config (TLS 1.2 or later).
+func (c TLSConfig) build() (*tls.Config, error) {
+	tc := &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		ServerName:         c.ServerName,
+		InsecureSkipVerify: c.InsecureSkipVerify, //nolint:gosec // opt-in, documented as never for production
+	}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading tls.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("reading tls.ca_file %q: no PEM certificate found", c.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if c.CertFile != "" || c.KeyFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("loading tls.cert_file %q and tls.key_file %q: %w", c.CertFile, c.KeyFile, err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+// mechanism returns the SASL mechanism for c, or nil without SASL. The
+// password comes from Password, else from PasswordFile (trailing newline
+// dropped), so a Config built without the loader still works.
+func (c SASLConfig) mechanism() (sasl.Mechanism, error) {
+	mech, _ := normalizeMechanism(c.Mechanism)
+	if mech == "" {
+		return nil, nil
+	}
+	pass := c.Password.Value()
+	if !c.Password.IsSet() && c.PasswordFile != "" {
+		b, err := os.ReadFile(c.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading sasl.password_file: %w", err)
+		}
+		pass = strings.TrimRight(string(b), "\r\n")
+	}
+	switch mech {
+	case MechanismPlain:
+		return plain.Auth{User: c.Username, Pass: pass}.AsMechanism(), nil
+	case MechanismScramSHA256:
+		return scram.Auth{User: c.Username, Pass: pass}.AsSha256Mechanism(), nil
+	case MechanismScramSHA512:
+		return scram.Auth{User: c.Username, Pass: pass}.AsSha512Mechanism(), nil
+	}
+	return nil, fmt.Errorf("sasl.mechanism: unknown %q", c.Mechanism)
+}
