@@ -1,0 +1,46 @@
+// Package openaisimtest starts an openaisim.Simulator for tests.
+package openaisimtest
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+
+	"github.com/auditpipe/auditpipe/pkg/openaisim"
+)
+
+// Start serves a new Simulator on 127.0.0.1 at a free port, starts its live
+// generator when cfg.RatePerMinute > 0, and stops everything (including
+// requests held by timeout faults) when the test ends. Use sim.URL()+"/v1"
+// as the OpenAI base URL.
+func Start(t testing.TB, cfg openaisim.Config) *openaisim.Simulator {
+	t.Helper()
+	return StartWithLogger(t, cfg, slog.New(slog.DiscardHandler))
+}
+
+// StartWithLogger is Start with a logger.
+func StartWithLogger(t testing.TB, cfg openaisim.Config, logger *slog.Logger) *openaisim.Simulator {
+	t.Helper()
+	sim, err := openaisim.New(cfg, logger)
+	if err != nil {
+		t.Fatalf("openaisimtest: %v", err)
+	}
+	ln, err := sim.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("openaisimtest: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sim.Serve(ctx, ln) }()
+	if cfg.RatePerMinute > 0 {
+		sim.Start(ctx)
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("openaisimtest: %v", err)
+		}
+		sim.Close()
+	})
+	return sim
+}
