@@ -60,7 +60,7 @@ func runMain(m *testing.M) int {
 // embedded ClickHouse with a database of the test's own, and the three
 // services as processes.
 type pipeline struct {
-	t     *testing.T
+	t     testing.TB
 	stack *devstack.Stack
 	sim   *openaisim.Simulator
 	ch    string
@@ -75,7 +75,7 @@ type pipelineOptions struct {
 }
 
 // freeAddr returns a loopback address with a port nobody listens on now.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -84,7 +84,7 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
-func startPipeline(t *testing.T, opts pipelineOptions) *pipeline {
+func startPipeline(t testing.TB, opts pipelineOptions) *pipeline {
 	t.Helper()
 	chURL, db := chservertest.NewDatabase(t)
 	out := &lockedBuffer{}
