@@ -1,0 +1,3 @@
+// Package chservertest starts one in-process chserver per test binary and
+// gives each test its own database on it.
+package chservertest
