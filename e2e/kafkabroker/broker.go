@@ -29,8 +29,9 @@ type Config struct {
 	// Dir holds server.properties, log4j2.properties, kafka.log (the JVM's output,
 	// appended across restarts) and data/ (the log dir). Required; created if missing.
 	Dir string
-	// Port is the PLAINTEXT listener on 127.0.0.1; 0 picks a free port once, and
-	// Restart keeps it.
+	// Port is the PLAINTEXT listener on 127.0.0.1; 0 picks a free port, and
+	// Restart keeps it. When both ports are 0 and another process takes one
+	// before the JVM binds it, Start picks again (3 attempts in all).
 	Port int
 	// ControllerPort is the CONTROLLER listener on 127.0.0.1; 0 picks a free port.
 	ControllerPort int
@@ -172,24 +173,38 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		}
 		java = path
 	}
-	for _, p := range []*int{&cfg.Port, &cfg.ControllerPort} {
-		if *p == 0 {
-			if *p, err = freePort(); err != nil {
+	pickPorts := cfg.Port == 0 || cfg.ControllerPort == 0
+	retryPorts := cfg.Port == 0 && cfg.ControllerPort == 0
+	b := &Broker{cfg: cfg, java: java, dataDir: filepath.Join(dir, "data")}
+	for attempt := 1; ; attempt++ {
+		if pickPorts {
+			ports, err := freePorts(2)
+			if err != nil {
 				return nil, err
 			}
+			if cfg.Port == 0 {
+				b.cfg.Port = ports[0]
+			}
+			if cfg.ControllerPort == 0 {
+				b.cfg.ControllerPort = ports[1]
+			}
+		}
+		if err := b.writeConfig(); err != nil {
+			return nil, err
+		}
+		if err := b.format(ctx); err != nil {
+			return nil, err
+		}
+		err := b.start(ctx)
+		if err == nil {
+			return b, nil
+		}
+		// A port picked here can be taken by another process before the JVM
+		// binds it; pick again rather than fail.
+		if !retryPorts || attempt == 3 || !strings.Contains(err.Error(), "Address already in use") || ctx.Err() != nil {
+			return nil, err
 		}
 	}
-	b := &Broker{cfg: cfg, java: java, dataDir: filepath.Join(dir, "data")}
-	if err := b.writeConfig(); err != nil {
-		return nil, err
-	}
-	if err := b.format(ctx); err != nil {
-		return nil, err
-	}
-	if err := b.start(ctx); err != nil {
-		return nil, err
-	}
-	return b, nil
 }
 
 // Addr is the PLAINTEXT bootstrap address, "127.0.0.1:port".
@@ -500,11 +515,17 @@ func newClusterID() (string, error) {
 	return base64.RawURLEncoding.EncodeToString(u[:]), nil
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
+// freePorts returns n distinct free loopback ports (free when asked: another
+// process can take one before it is bound).
+func freePorts(n int) ([]int, error) {
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("finding a free port: %w", err)
+		}
+		defer l.Close() // held until all are picked, so they differ
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return ports, nil
 }

@@ -42,6 +42,15 @@ func TestNewClusterID(t *testing.T) {
 	assert.NotEqual(t, a, b)
 }
 
+func TestFreePorts(t *testing.T) {
+	ports, err := freePorts(3)
+	require.NoError(t, err)
+	require.Len(t, ports, 3)
+	assert.NotEqual(t, ports[0], ports[1])
+	assert.NotEqual(t, ports[1], ports[2])
+	assert.NotEqual(t, ports[0], ports[2])
+}
+
 func TestStartReportsLogTail(t *testing.T) {
 	java := RequireJava(t)
 	libs := RequireLibs(t)

@@ -62,9 +62,12 @@ func StartTestConfig(t testing.TB, cfg Config) *Broker {
 // when CI is set) with a loud message.
 func RequireJava(t testing.TB) string {
 	t.Helper()
-	path, ok := JavaAvailable()
-	if !ok {
-		skipOrFail(t, javaMissing)
+	path, major, err := javaVersion(context.Background())
+	switch {
+	case err != nil:
+		skipOrFail(t, fmt.Sprintf("%s (%v)", javaMissing, err))
+	case major < MinJavaVersion:
+		skipOrFail(t, fmt.Sprintf("%s (%s is Java %d)", javaMissing, path, major))
 	}
 	return path
 }
