@@ -91,7 +91,7 @@ func (p *Process) Kill() {
 	<-done
 }
 
-// Stop sends SIGTERM and waits up to timeout for a graceful exit, then
+// Stop sends SIGTERM to the process group and waits up to timeout for a graceful exit, then
 // SIGKILL. It returns the exit error of a graceful exit, or an error saying
 // the process had to be killed.
 func (p *Process) Stop(timeout time.Duration) error {
@@ -103,7 +103,7 @@ func (p *Process) Stop(timeout time.Duration) error {
 		return p.Err()
 	default:
 	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) // the whole process group
 	select {
 	case <-done:
 		return p.Err()
