@@ -1,0 +1,3 @@
+// Package app wires the poller: configuration, topics, the coordination
+// group and one collector per owned source.
+package app

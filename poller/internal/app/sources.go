@@ -1,0 +1,308 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/auditpipe/auditpipe/pkg/kafka"
+	"github.com/auditpipe/auditpipe/poller/internal/assign"
+	"github.com/auditpipe/auditpipe/poller/internal/collect"
+	"github.com/auditpipe/auditpipe/poller/internal/state"
+	"github.com/auditpipe/auditpipe/poller/internal/upstream"
+)
+
+// fleet starts and stops the sources of the state partitions this replica
+// owns. Its methods are safe for concurrent use.
+type fleet struct {
+	cfg Config
+	// base returns fresh client options (brokers, TLS, SASL, no metrics).
+	// kgo options must not be shared between concurrent NewClient calls
+	// (validation rewrites the compression codecs in place).
+	base        func() ([]kgo.Opt, error)
+	reg         prometheus.Registerer
+	logger      *slog.Logger
+	metrics     *collect.Metrics
+	codec       *state.Codec
+	version     string
+	httpClient  *http.Client
+	partitions  int32
+	byPartition map[int32][]SourceConfig
+	health      map[string]*collect.Health // by source id, fixed at start
+
+	mu      sync.Mutex
+	running map[string]*runningSource
+}
+
+type runningSource struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newFleet(cfg Config, sources []SourceConfig, partitions int32, base func() ([]kgo.Opt, error), reg prometheus.Registerer, logger *slog.Logger, metrics *collect.Metrics, codec *state.Codec, version string) *fleet {
+	f := &fleet{
+		cfg: cfg, base: base, reg: reg, logger: logger, metrics: metrics, codec: codec, version: version,
+		httpClient:  &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 4, IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: 10 * time.Second}},
+		partitions:  partitions,
+		byPartition: map[int32][]SourceConfig{},
+		health:      map[string]*collect.Health{},
+		running:     map[string]*runningSource{},
+	}
+	for _, s := range sources {
+		p := assign.Partition(s.SourceID, partitions)
+		f.byPartition[p] = append(f.byPartition[p], s)
+		f.health[s.SourceID] = &collect.Health{}
+	}
+	return f
+}
+
+// Assigned starts the sources of partitions.
+func (f *fleet) Assigned(ctx context.Context, partitions []int32) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, p := range partitions {
+		for _, s := range f.byPartition[p] {
+			if _, ok := f.running[s.SourceID]; ok {
+				continue
+			}
+			sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+			rs := &runningSource{cancel: cancel, done: make(chan struct{})}
+			f.running[s.SourceID] = rs
+			go func() {
+				defer close(rs.done)
+				f.runSource(sctx, s, p)
+			}()
+		}
+	}
+}
+
+// Revoked stops the sources of partitions and waits for them.
+func (f *fleet) Revoked(_ context.Context, partitions []int32) {
+	var ids []string
+	for _, p := range partitions {
+		for _, s := range f.byPartition[p] {
+			ids = append(ids, s.SourceID)
+		}
+	}
+	f.stop(ids)
+}
+
+// stopAll stops every running source and waits for them.
+func (f *fleet) stopAll() {
+	f.mu.Lock()
+	ids := make([]string, 0, len(f.running))
+	for id := range f.running {
+		ids = append(ids, id)
+	}
+	f.mu.Unlock()
+	f.stop(ids)
+}
+
+func (f *fleet) stop(ids []string) {
+	f.mu.Lock()
+	var wait []*runningSource
+	for _, id := range ids {
+		if rs, ok := f.running[id]; ok {
+			rs.cancel()
+			wait = append(wait, rs)
+			delete(f.running, id)
+		}
+	}
+	f.mu.Unlock()
+	for _, rs := range wait {
+		<-rs.done
+	}
+	if len(ids) > 0 {
+		f.logger.Info("sources stopped", slog.Any("source_ids", ids))
+	}
+}
+
+// owned returns the ids of the running sources, sorted.
+func (f *fleet) owned() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ids := make([]string, 0, len(f.running))
+	for id := range f.running {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// ready fails while an owned source cannot authenticate.
+func (f *fleet) ready(context.Context) error {
+	var errs []error
+	for _, id := range f.owned() {
+		if err := f.health[id].Err(); err != nil {
+			errs = append(errs, fmt.Errorf("source %s: %w", id, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// runSource runs sessions of one source until ctx is done, restarting
+// after failures with a backoff.
+func (f *fleet) runSource(ctx context.Context, s SourceConfig, partition int32) {
+	logger := f.logger.With(slog.String("source_id", s.SourceID))
+	logger.Info("source started", slog.Int("state_partition", int(partition)))
+	backoff := time.Second
+	if f.cfg.testing != nil && f.cfg.testing.errorRetry > 0 {
+		backoff = f.cfg.testing.errorRetry
+	}
+	delay := backoff
+	for {
+		progressed, err := f.session(ctx, s, partition, logger)
+		if ctx.Err() != nil {
+			return
+		}
+		if progressed {
+			delay = backoff
+		}
+		if isFenced(err) {
+			// Another replica owns the source now; the group will take
+			// the partition away from us. Retry slowly in case it does not.
+			logger.Error("producer fenced: another replica took this source over", slog.String("error", err.Error()))
+			delay = max(delay, f.cfg.Collection.SessionTimeout)
+		} else {
+			logger.Error("source session failed; restarting from the committed state", slog.String("error", err.Error()), slog.Duration("in", delay))
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		delay = min(delay*2, 30*time.Second)
+	}
+}
+
+func isFenced(err error) bool {
+	return errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) ||
+		errors.Is(err, kerr.TransactionalIDAuthorizationFailed) || errors.Is(err, kerr.InvalidProducerIDMapping)
+}
+
+// session is one life of a source: a transactional producer that fences
+// any previous owner, the state read back, and the collector.
+// It reports whether it committed anything.
+func (f *fleet) session(ctx context.Context, s SourceConfig, partition int32, logger *slog.Logger) (bool, error) {
+	stateTopic := f.cfg.Topics.State.Name
+	rawPartitioner := kgo.StickyKeyPartitioner(nil)
+	cl, err := kafka.NewClient(f.cfg.Kafka, logger, f.reg, "source-"+s.SourceID,
+		kgo.TransactionalID("auditpipe-poller-"+s.SourceID),
+		kgo.TransactionTimeout(f.cfg.Collection.TransactionTimeout),
+		kgo.RecordPartitioner(kgo.BasicConsistentPartitioner(func(topic string) func(*kgo.Record, int) int {
+			if topic == stateTopic {
+				return func(r *kgo.Record, _ int) int { return int(r.Partition) }
+			}
+			tp := rawPartitioner.ForTopic(topic)
+			return func(r *kgo.Record, n int) int { return tp.Partition(r, n) }
+		})),
+	)
+	if err != nil {
+		return false, err
+	}
+	defer cl.Close()
+	// Initialising the producer id fences a previous owner and aborts its
+	// open transaction, so that the state below is final.
+	if _, _, err := cl.ProducerID(ctx); err != nil {
+		return false, fmt.Errorf("initialising transactional producer: %w", err)
+	}
+	idle := 500 * time.Millisecond
+	if f.cfg.testing != nil && f.cfg.testing.readIdle > 0 {
+		idle = f.cfg.testing.readIdle
+	}
+	opts, err := f.base()
+	if err != nil {
+		return false, err
+	}
+	st, err := loadState(ctx, opts, stateTopic, partition, s.SourceID, f.codec, idle)
+	if err != nil {
+		return false, err
+	}
+	logger.Info("state loaded", slog.Int("dedup_ids", st.Seen.Len()), slog.Any("streams", st.Streams), slog.Int64("floor", st.Floor))
+
+	ucfg := upstream.Config{
+		BaseURL:        s.BaseURL,
+		Key:            s.AdminKey,
+		HTTP:           f.httpClient,
+		RequestTimeout: f.cfg.Collection.RequestTimeout,
+		MaxAttempts:    f.cfg.Collection.MaxAttempts,
+		UserAgent:      "auditpipe-poller/" + f.version,
+		OnAttempt:      f.metrics.OnAttempt(s.SourceID),
+	}
+	if f.cfg.testing != nil && f.cfg.testing.minBackoff > 0 {
+		ucfg.MinBackoff, ucfg.MaxBackoff = f.cfg.testing.minBackoff, 10*f.cfg.testing.minBackoff
+	}
+	api, err := upstream.New(ucfg, logger)
+	if err != nil {
+		return false, err
+	}
+	var committer collect.Committer = collect.NewKafkaCommitter(cl, f.cfg.Collection.TransactionTimeout)
+	if f.cfg.testing != nil && f.cfg.testing.wrapCommitter != nil {
+		committer = f.cfg.testing.wrapCommitter(s.SourceID, committer)
+	}
+	src := f.collectSource(s)
+	c := collect.New(src, st, collect.Options{
+		API:       api,
+		Committer: committer,
+		Codec:     f.codec,
+		Topics:    collect.Topics{Raw: f.cfg.Topics.Raw.Name, State: stateTopic, StatePartition: partition},
+		Metrics:   f.metrics,
+		Health:    f.health[s.SourceID],
+		Logger:    logger,
+		Version:   f.version,
+	})
+	err = c.Run(ctx)
+	return c.Commits() > 0, err
+}
+
+// collectSource turns a configured source (defaults applied) into what the
+// collector runs.
+func (f *fleet) collectSource(s SourceConfig) collect.Source {
+	cc := f.cfg.Collection
+	src := collect.Source{
+		ID:             s.SourceID,
+		WorkspaceID:    s.WorkspaceID,
+		TTLDays:        s.SourceTTLDays,
+		Tags:           s.Tags,
+		Streams:        s.streams(),
+		PollInterval:   s.PollInterval,
+		Backfill:       s.Backfill,
+		RescanWindow:   s.RescanWindow,
+		RescanInterval: s.RescanInterval,
+		Overlap:        s.Overlap,
+		Slice:          cc.Slice,
+		MaxSliceEvents: cc.MaxSliceEvents,
+		PageSize:       s.PageSize,
+		DedupCapacity:  cc.DedupCapacity,
+		StateLimit:     stateLimit,
+		AuthRetry:      cc.AuthRetryInterval,
+	}
+	if t := f.cfg.testing; t != nil {
+		if t.pollInterval > 0 {
+			src.PollInterval = t.pollInterval
+		}
+		if t.rescanInterval > 0 {
+			src.RescanInterval = t.rescanInterval
+		}
+		if t.errorRetry > 0 {
+			src.ErrorRetry = t.errorRetry
+			src.AuthRetry = t.errorRetry
+		}
+	}
+	return src
+}
+
+// stateLimit keeps a state record (plus its batch overhead) under the
+// broker's default message.max.bytes of 1,048,588 bytes.
+const stateLimit = 950_000

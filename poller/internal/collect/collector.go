@@ -1,0 +1,449 @@
+package collect
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/auditpipe/auditpipe/poller/internal/state"
+	"github.com/auditpipe/auditpipe/poller/internal/upstream"
+)
+
+// Stream is one query stream of a source.
+type Stream struct {
+	// Name keys the stream's cursor in the state: "default" or "tenant".
+	Name       string
+	TenantOnly bool
+	EventTypes []string
+	ProjectIDs []string
+}
+
+// Source is one organization to collect, with every default applied.
+type Source struct {
+	ID          string
+	WorkspaceID string
+	TTLDays     int
+	Tags        map[string]string
+	Streams     []Stream
+	// PollInterval is the pause between two cycles.
+	PollInterval time.Duration
+	// Backfill is how far back a stream's first cycle reaches.
+	Backfill time.Duration
+	// RescanWindow is the trailing window walked again every
+	// RescanInterval to catch late arrivals.
+	RescanWindow   time.Duration
+	RescanInterval time.Duration
+	// Overlap is subtracted from a cursor to start the next query.
+	Overlap time.Duration
+	// Slice bounds the time span of one transaction when walking a long
+	// window (backfill, re-scan).
+	Slice time.Duration
+	// MaxSliceEvents makes a slice with more events than this split in
+	// two (down to one second).
+	MaxSliceEvents int
+	// PageSize is the API's limit parameter (1-100).
+	PageSize int
+	// DedupCapacity bounds the remembered ids; StateLimit bounds the
+	// encoded state record in bytes.
+	DedupCapacity int
+	StateLimit    int
+	// AuthRetry is the pause after an authentication failure.
+	AuthRetry time.Duration
+	// ErrorRetry is the pause after any other failed cycle (0: PollInterval).
+	ErrorRetry time.Duration
+}
+
+// Lister fetches one page; *upstream.Client implements it.
+type Lister interface {
+	List(ctx context.Context, q upstream.Query) (upstream.Page, error)
+}
+
+// Committer writes records atomically: all of them become visible to
+// read_committed readers, or none. Commit blocks until the outcome is
+// known; any error means the outcome may be unknown and the caller must
+// reload its state from Kafka before going on.
+type Committer interface {
+	Commit(ctx context.Context, records []*kgo.Record) error
+}
+
+// Topics names where records go. StatePartition is the state topic
+// partition that holds the source's state.
+type Topics struct {
+	Raw            string
+	State          string
+	StatePartition int32
+}
+
+// Health is a source's authentication status, shared between successive
+// collectors of the source and readiness checks. It is safe for concurrent
+// use.
+type Health struct {
+	mu  sync.Mutex
+	err error
+}
+
+// Err returns the last authentication error, nil while the key works.
+func (h *Health) Err() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.err
+}
+
+func (h *Health) set(err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.err = err
+}
+
+// Options are a Collector's collaborators.
+type Options struct {
+	API       Lister
+	Committer Committer
+	Codec     *state.Codec
+	Topics    Topics
+	Metrics   *Metrics
+	Health    *Health
+	Logger    *slog.Logger
+	// Version is the poller_version header.
+	Version string
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
+}
+
+// Collector collects one source. It is not safe for concurrent use: run
+// one per source, and only in the replica that owns the source.
+type Collector struct {
+	src     Source
+	o       Options
+	st      state.State
+	headers []kgo.RecordHeader
+	log     *slog.Logger
+	commits int
+}
+
+// Commits returns how many transactions the collector committed.
+func (c *Collector) Commits() int { return c.commits }
+
+// ErrKafka wraps every failure to commit. After it the collector's state
+// may differ from Kafka's: build a new Collector from reloaded state.
+var ErrKafka = errors.New("kafka transaction failed")
+
+// errTooMany aborts walking a slice that holds more than MaxSliceEvents.
+var errTooMany = errors.New("slice holds too many events")
+
+// New returns a Collector resuming from st (state.New for a first start).
+func New(src Source, st state.State, o Options) *Collector {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Health == nil {
+		o.Health = &Health{}
+	}
+	if st.Streams == nil {
+		st.Streams = map[string]state.Stream{}
+	}
+	h := []kgo.RecordHeader{
+		{Key: "workspace_id", Value: []byte(src.WorkspaceID)},
+		{Key: "source_id", Value: []byte(src.ID)},
+		{Key: "source_type", Value: []byte("openai")},
+		{Key: "source_ttl", Value: []byte(strconv.Itoa(src.TTLDays))},
+		{Key: "poller_version", Value: []byte(o.Version)},
+	}
+	if len(src.Tags) > 0 {
+		tags, _ := json.Marshal(src.Tags) // map[string]string always marshals
+		h = append(h, kgo.RecordHeader{Key: "tags", Value: tags})
+	}
+	return &Collector{src: src, o: o, st: st, headers: h, log: o.Logger.With(slog.String("source_id", src.ID))}
+}
+
+// State returns the collector's current state (for tests).
+func (c *Collector) State() state.State { return c.st }
+
+// Run polls until ctx is done (returning nil) or a commit fails (returning
+// an error wrapping ErrKafka). API failures are logged, counted and
+// retried on the next cycle; they never end Run.
+func (c *Collector) Run(ctx context.Context) error {
+	for {
+		wait, err := c.Cycle(ctx)
+		if err != nil {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Cycle polls every stream once (re-scanning those that are due) and
+// returns how long to wait before the next cycle. The error is non-nil
+// only for Kafka failures (wrapping ErrKafka) and never for ctx ending.
+func (c *Collector) Cycle(ctx context.Context) (time.Duration, error) {
+	now := c.o.Now()
+	var apiErr error
+	for _, s := range c.src.Streams {
+		if ctx.Err() != nil {
+			return 0, nil
+		}
+		err := c.pollStream(ctx, s, now)
+		if errors.Is(err, ErrKafka) {
+			return 0, err
+		}
+		if err != nil && ctx.Err() == nil {
+			apiErr = err
+			if upstream.ClassOf(err) == upstream.ClassAuth {
+				break
+			}
+		}
+	}
+	c.updateLag(now)
+	wait := c.src.PollInterval
+	switch {
+	case apiErr == nil:
+		c.o.Health.set(nil)
+		c.o.Metrics.authOK.WithLabelValues(c.src.ID).Set(1)
+		c.o.Metrics.lastSuccess.WithLabelValues(c.src.ID).Set(float64(c.o.Now().UnixMilli()) / 1000)
+	case upstream.ClassOf(apiErr) == upstream.ClassAuth:
+		c.o.Health.set(apiErr)
+		c.o.Metrics.authOK.WithLabelValues(c.src.ID).Set(0)
+		c.log.Error("source cannot authenticate; retrying slowly", slog.String("error", apiErr.Error()),
+			slog.Duration("retry_in", c.src.AuthRetry))
+		wait = c.src.AuthRetry
+	default:
+		c.log.Warn("poll cycle failed; retrying on the next cycle", slog.String("error", apiErr.Error()))
+		if c.src.ErrorRetry > 0 {
+			wait = c.src.ErrorRetry
+		}
+	}
+	return wait, nil
+}
+
+func (c *Collector) pollStream(ctx context.Context, s Stream, now time.Time) error {
+	cur := c.st.Streams[s.Name]
+	nowSec := now.Unix()
+	if !cur.Initialized {
+		from := now.Add(-c.src.Backfill).Unix()
+		c.log.Info("backfilling stream", slog.String("stream", s.Name), slog.Time("from", time.Unix(from, 0)))
+		return c.walk(ctx, s, from, now, func(st *state.Stream) {
+			st.Initialized = true
+			st.LastRescan = nowSec
+		})
+	}
+	if err := c.walk(ctx, s, cur.Cursor-int64(c.src.Overlap/time.Second), now, nil); err != nil {
+		return err
+	}
+	if time.Duration(nowSec-c.st.Streams[s.Name].LastRescan)*time.Second < c.src.RescanInterval {
+		return nil
+	}
+	from := now.Add(-c.src.RescanWindow).Unix()
+	c.log.Debug("re-scanning stream", slog.String("stream", s.Name), slog.Time("from", time.Unix(from, 0)))
+	return c.walk(ctx, s, from, now, func(st *state.Stream) { st.LastRescan = nowSec })
+}
+
+// fetched is an item with the arrival time of its page.
+type fetched struct {
+	upstream.Item
+	arrived time.Time
+}
+
+// walk collects [from, now] in slices of at most Slice, oldest slice
+// first, committing each slice with the state in one transaction. done is
+// applied to the stream's state in the last slice's transaction.
+func (c *Collector) walk(ctx context.Context, s Stream, from int64, now time.Time, done func(*state.Stream)) error {
+	nowSec := now.Unix()
+	maxSpan := max(int64(c.src.Slice/time.Second), 1)
+	span := maxSpan
+	lower := from
+	for {
+		upper := lower + span
+		open := upper > nowSec
+		q := upstream.Query{GTE: lower, EventTypes: s.EventTypes, ProjectIDs: s.ProjectIDs, TenantOnly: s.TenantOnly, Limit: c.src.PageSize}
+		if !open {
+			q.LT = upper
+		}
+		limit := c.src.MaxSliceEvents
+		if span <= 1 {
+			limit = 0 // one second cannot be split: take it whole
+		}
+		items, arrivals, err := c.fetchSlice(ctx, q, limit)
+		if errors.Is(err, errTooMany) {
+			span = max(span/2, 1)
+			c.log.Info("slice too large, halving it", slog.String("stream", s.Name), slog.Int64("span_seconds", span))
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		st := c.st.Streams[s.Name]
+		newCursor := max(st.Cursor, lower)
+		if !open {
+			newCursor = max(newCursor, upper)
+		}
+		for _, it := range items {
+			newCursor = max(newCursor, min(it.EffectiveAt, nowSec))
+		}
+		next := st
+		next.Cursor = newCursor
+		if open && done != nil {
+			done(&next)
+		}
+		if err := c.commitSlice(ctx, s.Name, next, items, arrivals, now); err != nil {
+			return err
+		}
+		if open {
+			return nil
+		}
+		lower = upper
+		span = min(span*2, maxSpan)
+	}
+}
+
+// fetchSlice pages through q until has_more is false. It returns the
+// items and the arrival time of each page.
+// It stops with errTooMany once more than limit items came (limit > 0).
+func (c *Collector) fetchSlice(ctx context.Context, q upstream.Query, limit int) ([]fetched, []time.Time, error) {
+	var items []fetched
+	var arrivals []time.Time
+	for {
+		page, err := c.o.API.List(ctx, q)
+		if err != nil {
+			return nil, nil, err
+		}
+		arrived := c.o.Now()
+		arrivals = append(arrivals, arrived)
+		c.o.Metrics.pages.WithLabelValues(c.src.ID).Inc()
+		if page.Documents > 1 {
+			c.o.Metrics.concatenated.WithLabelValues(c.src.ID).Inc()
+		}
+		for _, it := range page.Items {
+			items = append(items, fetched{Item: it, arrived: arrived})
+		}
+		if limit > 0 && len(items) > limit {
+			return nil, nil, errTooMany
+		}
+		if !page.HasMore || len(page.Items) == 0 || page.LastID == nil || *page.LastID == "" {
+			return items, arrivals, nil
+		}
+		q.After = *page.LastID
+	}
+}
+
+// commitSlice publishes the items not yet published, oldest first, with
+// the source's next state, in one transaction. The in-memory state
+// advances only when the commit succeeds.
+func (c *Collector) commitSlice(ctx context.Context, stream string, next state.Stream, items []fetched, arrivals []time.Time, now time.Time) error {
+	// The API lists newest first; reverse, then order by effective_at
+	// (stable, so ties keep the API's relative order reversed).
+	slices.Reverse(items)
+	slices.SortStableFunc(items, func(a, b fetched) int { return cmp.Compare(a.EffectiveAt, b.EffectiveAt) })
+
+	fresh := make([]fetched, 0, len(items))
+	inSlice := make(map[string]bool, len(items))
+	for _, it := range items {
+		if inSlice[it.ID] || c.st.Published(it.ID, it.EffectiveAt) {
+			continue
+		}
+		inSlice[it.ID] = true
+		fresh = append(fresh, it)
+	}
+	dups := len(items) - len(fresh)
+	prev := c.st.Streams[stream]
+	if len(fresh) == 0 && prev == next {
+		c.o.Metrics.duplicates.WithLabelValues(c.src.ID).Add(float64(dups))
+		return nil
+	}
+
+	// Build the next state on a copy of the scalar parts. The dedup memory
+	// is shared and updated in place: after a failed commit the collector
+	// must be discarded (ErrKafka says so) and the state reloaded.
+	nextSt := c.st
+	nextSt.Streams = make(map[string]state.Stream, len(c.st.Streams)+1)
+	for k, v := range c.st.Streams {
+		nextSt.Streams[k] = v
+	}
+	nextSt.Streams[stream] = next
+	nextSt.CommittedAt = now
+	for _, it := range fresh {
+		nextSt.Seen.Add(it.ID, it.EffectiveAt)
+	}
+	// The dedup memory must cover every window a later query can reach:
+	// the re-scan window and each stream's overlap below its cursor.
+	horizon := now.Add(-c.src.RescanWindow).Unix()
+	for _, s := range nextSt.Streams {
+		if s.Initialized {
+			horizon = min(horizon, s.Cursor)
+		}
+	}
+	horizon -= int64(c.src.Overlap/time.Second) + 1
+	nextSt.Seen.Expire(horizon)
+	evicted := nextSt.Trim(c.src.DedupCapacity)
+	value, err := c.o.Codec.Encode(nextSt, c.src.StateLimit)
+	for capacity := nextSt.Seen.Len(); errors.Is(err, state.ErrTooLarge) && capacity > 0; {
+		capacity = capacity * 9 / 10
+		evicted += nextSt.Trim(capacity)
+		value, err = c.o.Codec.Encode(nextSt, c.src.StateLimit)
+	}
+	if err != nil {
+		c.o.Metrics.errors.WithLabelValues(c.src.ID, ClassState).Inc()
+		return fmt.Errorf("%w: encoding state: %w", ErrKafka, err)
+	}
+	if evicted > 0 {
+		c.o.Metrics.dedupEvicted.WithLabelValues(c.src.ID).Add(float64(evicted))
+		c.log.Warn("dedup memory full: forgot the oldest ids; events at or below the floor now count as published",
+			slog.Int("forgotten", evicted), slog.Time("floor", time.Unix(nextSt.Floor, 0)), slog.Int("capacity", c.src.DedupCapacity))
+	}
+
+	recs := make([]*kgo.Record, 0, len(fresh)+1)
+	for _, it := range fresh {
+		h := make([]kgo.RecordHeader, len(c.headers), len(c.headers)+1)
+		copy(h, c.headers)
+		h = append(h, kgo.RecordHeader{Key: "received_at", Value: []byte(it.arrived.UTC().Format(time.RFC3339Nano))})
+		recs = append(recs, &kgo.Record{Topic: c.o.Topics.Raw, Key: []byte(it.ID), Value: it.Raw, Headers: h})
+	}
+	recs = append(recs, &kgo.Record{Topic: c.o.Topics.State, Partition: c.o.Topics.StatePartition, Key: []byte(c.src.ID), Value: value})
+	if err := c.o.Committer.Commit(ctx, recs); err != nil {
+		c.o.Metrics.txns.WithLabelValues(c.src.ID, "failed").Inc()
+		c.o.Metrics.errors.WithLabelValues(c.src.ID, ClassKafka).Inc()
+		return fmt.Errorf("%w: %w", ErrKafka, err)
+	}
+	committed := c.o.Now()
+	c.st = nextSt
+	c.commits++
+	m := c.o.Metrics
+	m.txns.WithLabelValues(c.src.ID, "committed").Inc()
+	m.published.WithLabelValues(c.src.ID).Add(float64(len(fresh)))
+	m.duplicates.WithLabelValues(c.src.ID).Add(float64(dups))
+	m.dedupSize.WithLabelValues(c.src.ID).Set(float64(nextSt.Seen.Len()))
+	m.stateBytes.WithLabelValues(c.src.ID).Set(float64(len(value)))
+	for _, a := range arrivals {
+		m.pageCommit.WithLabelValues(c.src.ID).Observe(committed.Sub(a).Seconds())
+	}
+	c.log.Debug("committed slice", slog.String("stream", stream), slog.Int("published", len(fresh)),
+		slog.Int("duplicates", dups), slog.Time("cursor", time.Unix(next.Cursor, 0)), slog.Int("state_bytes", len(value)))
+	return nil
+}
+
+func (c *Collector) updateLag(now time.Time) {
+	oldest := now.Unix()
+	for _, s := range c.src.Streams {
+		if st, ok := c.st.Streams[s.Name]; ok && st.Initialized {
+			oldest = min(oldest, st.Cursor)
+		}
+	}
+	c.o.Metrics.lag.WithLabelValues(c.src.ID).Set(float64(now.Unix() - oldest))
+}

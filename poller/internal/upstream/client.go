@@ -1,0 +1,411 @@
+package upstream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/auditpipe/auditpipe/pkg/config"
+)
+
+// AuthMessage is the actionable text of every authentication failure.
+const AuthMessage = "an Admin API key is required: create one under Organization Settings → Admin Keys; audit logging must be enabled"
+
+// maxBody bounds a response body; a page of 100 events is about 100 KiB.
+const maxBody = 32 << 20
+
+// Class says what kind of failure an Error is. The set is closed, so it is
+// safe as a metric label.
+type Class string
+
+// Error classes.
+const (
+	// ClassAuth: 401 or 403. Permanent until the key or the organization
+	// changes.
+	ClassAuth Class = "auth"
+	// ClassRateLimit: 429.
+	ClassRateLimit Class = "rate_limit"
+	// ClassServer: 5xx, 408 and 409.
+	ClassServer Class = "server"
+	// ClassNetwork: the request could not be sent or its answer not read.
+	ClassNetwork Class = "network"
+	// ClassDecode: a 200 whose body is not a usable page.
+	ClassDecode Class = "decode"
+	// ClassClient: other 4xx (400, 404, 422): the request is wrong.
+	ClassClient Class = "client"
+)
+
+// Error is a failed request. It never holds the admin key.
+type Error struct {
+	Class Class
+	// Status is the HTTP status, 0 when there was no response.
+	Status int
+	// RequestID is the response's x-request-id, if any.
+	RequestID string
+	// Message is the API's error.message or a description of the failure.
+	Message string
+	// Attempts is how many requests were made.
+	Attempts int
+	err      error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "listing audit logs: %s", e.Class)
+	if e.Status != 0 {
+		fmt.Fprintf(&b, " (HTTP %d)", e.Status)
+	}
+	if e.Message != "" {
+		fmt.Fprintf(&b, ": %s", e.Message)
+	}
+	if e.Class == ClassAuth {
+		fmt.Fprintf(&b, ": %s", AuthMessage)
+	}
+	if e.RequestID != "" {
+		fmt.Fprintf(&b, " (x-request-id %s)", e.RequestID)
+	}
+	if e.Attempts > 1 {
+		fmt.Fprintf(&b, " after %d attempts", e.Attempts)
+	}
+	return b.String()
+}
+
+func (e *Error) Unwrap() error { return e.err }
+
+// Permanent reports whether retrying the same request cannot help:
+// authentication and other client errors.
+func (e *Error) Permanent() bool { return e.Class == ClassAuth || e.Class == ClassClient }
+
+// ClassOf returns the class of err, or "" when err is not an *Error.
+func ClassOf(err error) Class {
+	if e, ok := errors.AsType[*Error](err); ok {
+		return e.Class
+	}
+	return ""
+}
+
+// Query is one list request.
+type Query struct {
+	// GTE is effective_at[gte] in Unix seconds.
+	GTE int64
+	// LT is effective_at[lt] in Unix seconds; 0 leaves it out.
+	LT int64
+	// EventTypes and ProjectIDs are server-side filters (empty: all).
+	EventTypes []string
+	ProjectIDs []string
+	// TenantOnly selects the tenant-scoped stream.
+	TenantOnly bool
+	// Limit is the page size, 1-100.
+	Limit int
+	// After is the cursor of the previous page's last_id; empty for the
+	// first page.
+	After string
+}
+
+// Values encodes q the way the SDKs do (brackets for arrays and nested
+// objects); url.Values.Encode escapes the brackets.
+func (q Query) Values() url.Values {
+	v := url.Values{}
+	v.Set("effective_at[gte]", strconv.FormatInt(q.GTE, 10))
+	if q.LT != 0 {
+		v.Set("effective_at[lt]", strconv.FormatInt(q.LT, 10))
+	}
+	for _, t := range q.EventTypes {
+		v.Add("event_types[]", t)
+	}
+	for _, p := range q.ProjectIDs {
+		v.Add("project_ids[]", p)
+	}
+	if q.TenantOnly {
+		v.Set("tenant_only", "true")
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	if q.After != "" {
+		v.Set("after", q.After)
+	}
+	return v
+}
+
+// Attempt describes one HTTP request, for metrics.
+type Attempt struct {
+	Status   int // 0 without a response
+	Class    Class
+	Duration time.Duration
+}
+
+// Config configures a Client.
+type Config struct {
+	// BaseURL is the API root, e.g. https://api.openai.com/v1.
+	BaseURL string
+	// Key is the admin key, sent as a bearer token and nowhere else.
+	Key config.Secret
+	// HTTP is the client to use; nil means a new one with sane timeouts.
+	HTTP *http.Client
+	// RequestTimeout bounds one attempt (default 30s).
+	RequestTimeout time.Duration
+	// MaxAttempts bounds the attempts of one List call (default 5).
+	MaxAttempts int
+	// MinBackoff and MaxBackoff bound the exponential backoff with full
+	// jitter between attempts (defaults 500ms and 30s). A Retry-After
+	// longer than MaxBackoff is honoured up to MaxRetryAfter.
+	MinBackoff, MaxBackoff time.Duration
+	// MaxRetryAfter caps a server-requested delay (default 5m).
+	MaxRetryAfter time.Duration
+	// UserAgent is sent with every request.
+	UserAgent string
+	// OnAttempt, if set, is called after every attempt (metrics).
+	OnAttempt func(Attempt)
+}
+
+// Client lists audit-log pages with retries. It is safe for concurrent use.
+type Client struct {
+	cfg      Config
+	endpoint string
+	logger   *slog.Logger
+	sleep    func(context.Context, time.Duration) error
+}
+
+// New validates cfg and returns a Client. logger may be nil.
+func New(cfg Config, logger *slog.Logger) (*Client, error) {
+	u, err := url.Parse(cfg.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("creating audit log client: base url %q is not an http(s) URL", cfg.BaseURL)
+	}
+	if !cfg.Key.IsSet() {
+		return nil, errors.New("creating audit log client: admin key is empty")
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 30 * time.Second
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 5
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = 500 * time.Millisecond
+	}
+	if cfg.MaxBackoff < cfg.MinBackoff {
+		cfg.MaxBackoff = max(30*time.Second, cfg.MinBackoff)
+	}
+	if cfg.MaxRetryAfter <= 0 {
+		cfg.MaxRetryAfter = 5 * time.Minute
+	}
+	if cfg.HTTP == nil {
+		cfg.HTTP = &http.Client{}
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Client{
+		cfg:      cfg,
+		endpoint: strings.TrimSuffix(cfg.BaseURL, "/") + "/organization/audit_logs",
+		logger:   logger,
+		sleep:    sleepCtx,
+	}, nil
+}
+
+// List fetches one page, retrying 408, 409, 429, 5xx, network failures and
+// malformed bodies with backoff and jitter, honouring Retry-After-Ms,
+// Retry-After and x-should-retry. It blocks until a page is decoded, a
+// permanent error occurs, the attempts are exhausted or ctx is done. Errors
+// are *Error (or ctx's error).
+func (c *Client) List(ctx context.Context, q Query) (Page, error) {
+	var last *Error
+	for attempt := 1; ; attempt++ {
+		page, e, retryAfter, shouldRetry := c.once(ctx, q)
+		if e == nil {
+			return page, nil
+		}
+		e.Attempts = attempt
+		last = e
+		if ctx.Err() != nil {
+			return Page{}, ctx.Err()
+		}
+		retry := !e.Permanent()
+		if shouldRetry != nil {
+			retry = *shouldRetry
+		}
+		if !retry || attempt >= c.cfg.MaxAttempts {
+			return Page{}, last
+		}
+		delay := c.backoff(attempt)
+		if retryAfter > 0 {
+			delay = min(retryAfter, c.cfg.MaxRetryAfter)
+		}
+		c.logger.Warn("audit log request failed, retrying",
+			slog.String("class", string(e.Class)), slog.Int("status", e.Status),
+			slog.String("x_request_id", e.RequestID), slog.String("error", e.Message),
+			slog.Int("attempt", attempt), slog.Duration("delay", delay))
+		if err := c.sleep(ctx, delay); err != nil {
+			return Page{}, err
+		}
+	}
+}
+
+// backoff is exponential from MinBackoff, capped at MaxBackoff, with full
+// jitter over its upper half.
+func (c *Client) backoff(attempt int) time.Duration {
+	d := c.cfg.MinBackoff << min(attempt-1, 20)
+	if d <= 0 || d > c.cfg.MaxBackoff {
+		d = c.cfg.MaxBackoff
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+func (c *Client) once(ctx context.Context, q Query) (Page, *Error, time.Duration, *bool) {
+	actx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	defer cancel()
+	start := time.Now()
+	report := func(status int, class Class) {
+		if c.cfg.OnAttempt != nil {
+			c.cfg.OnAttempt(Attempt{Status: status, Class: class, Duration: time.Since(start)})
+		}
+	}
+	req, err := http.NewRequestWithContext(actx, http.MethodGet, c.endpoint+"?"+q.Values().Encode(), nil)
+	if err != nil {
+		report(0, ClassClient)
+		return Page{}, &Error{Class: ClassClient, Message: "building request", err: err}, 0, nil
+	}
+	req.Header.Set("Authorization", "Bearer "+c.cfg.Key.Value())
+	req.Header.Set("Accept", "application/json")
+	if c.cfg.UserAgent != "" {
+		req.Header.Set("User-Agent", c.cfg.UserAgent)
+	}
+	resp, err := c.cfg.HTTP.Do(req)
+	if err != nil {
+		report(0, ClassNetwork)
+		return Page{}, &Error{Class: ClassNetwork, Message: describeNetErr(err), err: err}, 0, nil
+	}
+	defer resp.Body.Close()
+	reqID := resp.Header.Get("x-request-id")
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	if err == nil && len(body) > maxBody {
+		err = fmt.Errorf("body exceeds %d bytes", maxBody)
+	}
+	if err != nil {
+		report(resp.StatusCode, ClassNetwork)
+		return Page{}, &Error{Class: ClassNetwork, Status: resp.StatusCode, RequestID: reqID, Message: "reading body: " + describeNetErr(err), err: err}, 0, nil
+	}
+	if resp.StatusCode == http.StatusOK {
+		page, err := DecodePage(body)
+		if err != nil {
+			report(resp.StatusCode, ClassDecode)
+			return Page{}, &Error{Class: ClassDecode, Status: resp.StatusCode, RequestID: reqID, Message: err.Error(), err: err}, 0, nil
+		}
+		page.RequestID = reqID
+		report(resp.StatusCode, "")
+		c.logger.Debug("audit log page", slog.String("x_request_id", reqID), slog.Int("items", len(page.Items)),
+			slog.Bool("has_more", page.HasMore), slog.Duration("latency", time.Since(start)))
+		if page.Documents > 1 {
+			c.logger.Warn("audit log response held concatenated JSON documents; merged them",
+				slog.String("x_request_id", reqID), slog.Int("documents", page.Documents))
+		}
+		return page, nil, 0, nil
+	}
+	class := classify(resp.StatusCode)
+	report(resp.StatusCode, class)
+	e := &Error{Class: class, Status: resp.StatusCode, RequestID: reqID, Message: apiMessage(body)}
+	return Page{}, e, retryAfter(resp.Header, time.Now()), shouldRetry(resp.Header)
+}
+
+func classify(status int) Class {
+	switch {
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return ClassAuth
+	case status == http.StatusTooManyRequests:
+		return ClassRateLimit
+	case status == http.StatusRequestTimeout || status == http.StatusConflict || status >= 500:
+		return ClassServer
+	default:
+		return ClassClient
+	}
+}
+
+// apiMessage extracts error.message from an ErrorResponse body, bounded.
+// Nothing of the request (and so nothing of the key) is echoed.
+func apiMessage(body []byte) string {
+	var er struct {
+		Error struct {
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(body, &er) != nil || er.Error.Message == "" {
+		return ""
+	}
+	m := er.Error.Message
+	if len(m) > 300 {
+		m = m[:300] + "…"
+	}
+	return m
+}
+
+// describeNetErr renders a transport error without the request URL (which
+// carries no key, but keeps messages short).
+func describeNetErr(err error) string {
+	if ue, ok := errors.AsType[*url.Error](err); ok {
+		err = ue.Err
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "request timed out"
+	}
+	return err.Error()
+}
+
+// retryAfter reads Retry-After-Ms, then Retry-After (seconds or HTTP
+// date). It returns 0 when neither is usable.
+func retryAfter(h http.Header, now time.Time) time.Duration {
+	if v := h.Get("Retry-After-Ms"); v != "" {
+		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms > 0 {
+			return time.Duration(ms * float64(time.Millisecond))
+		}
+	}
+	v := h.Get("Retry-After")
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.ParseFloat(v, 64); err == nil {
+		if s > 0 {
+			return time.Duration(s * float64(time.Second))
+		}
+		return 0
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+func shouldRetry(h http.Header) *bool {
+	switch h.Get("x-should-retry") {
+	case "true":
+		t := true
+		return &t
+	case "false":
+		f := false
+		return &f
+	}
+	return nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
