@@ -90,7 +90,7 @@ func startPipeline(t testing.TB, opts pipelineOptions) *pipeline {
 	out := &lockedBuffer{}
 	env := map[string][]string{
 		"poller": {
-			"AUDITPIPE_POLLER_SOURCES__0__POLL_INTERVAL=1s",
+			"AUDITPIPE_POLLER_SOURCES__0__POLL_INTERVAL=10s", // the minimum
 		},
 		"loader": {
 			"AUDITPIPE_LOADER_CLICKHOUSE__DATABASE=" + db,

@@ -27,7 +27,7 @@ func sourceEnv() []string {
 		"AUDITPIPE_POLLER_SOURCES__0__SOURCE_ID=" + e2eSource,
 		"AUDITPIPE_POLLER_SOURCES__0__WORKSPACE_ID=" + e2eWorkspace,
 		fmt.Sprintf("AUDITPIPE_POLLER_SOURCES__0__SOURCE_TTL_DAYS=%d", e2eTTLDays),
-		"AUDITPIPE_POLLER_SOURCES__0__BACKFILL=720h",
+		"AUDITPIPE_POLLER_SOURCES__0__BACKFILL=24h",
 	}
 }
 
@@ -270,30 +270,38 @@ func family(typ string) string {
 	return typ
 }
 
-// measureLatency creates events in the simulator while the pipeline runs
-// and reports how long each took to become queryable in ClickHouse.
+// measureLatency creates events in the simulator, one a second, while the
+// pipeline runs, and reports how long each took to become queryable in
+// ClickHouse. With the minimum 10 s poll interval the poll phase dominates.
 func measureLatency(t *testing.T, p *pipeline) {
-	const rounds = 20
-	var lat []time.Duration
-	for range rounds {
-		evs := p.sim.Generate(5)
-		created := time.Now()
-		ids := make([]string, len(evs))
-		for i, e := range evs {
-			ids[i] = "'" + e.ID + "'"
+	const n = 25
+	created := map[string]time.Time{}
+	var ids []string
+	for i := range n {
+		if i > 0 {
+			time.Sleep(time.Second)
 		}
-		q := fmt.Sprintf("SELECT count() FROM openai_audit_logs WHERE eventID IN (%s)", strings.Join(ids, ","))
-		deadline := created.Add(time.Minute)
-		for time.Now().Before(deadline) {
-			if p.mustQuery(q) == fmt.Sprint(len(evs)) {
-				break
+		e := p.sim.Generate(1)[0]
+		created[e.ID] = time.Now()
+		ids = append(ids, "'"+e.ID+"'")
+	}
+	seen := map[string]time.Duration{}
+	q := fmt.Sprintf("SELECT eventID FROM openai_audit_logs WHERE eventID IN (%s) FORMAT TSV", strings.Join(ids, ","))
+	deadline := time.Now().Add(2 * time.Minute)
+	for len(seen) < n && time.Now().Before(deadline) {
+		for _, id := range strings.Fields(p.mustQuery(q)) {
+			if _, ok := seen[id]; !ok {
+				seen[id] = time.Since(created[id])
 			}
-			time.Sleep(20 * time.Millisecond)
 		}
-		lat = append(lat, time.Since(created))
+		time.Sleep(50 * time.Millisecond)
+	}
+	require.Len(t, seen, n, "every event became queryable within two minutes")
+	var lat []time.Duration
+	for _, d := range seen {
+		lat = append(lat, d)
 	}
 	slices.Sort(lat)
 	p50, p95 := lat[len(lat)/2], lat[len(lat)*95/100]
-	t.Logf("event creation → queryable in ClickHouse: p50 %s, p95 %s, max %s (%d rounds, poll interval 1s)", p50.Round(time.Millisecond), p95.Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond), rounds)
-	assert.Less(t, p95, time.Minute)
+	t.Logf("event creation → queryable in ClickHouse: p50 %s, p95 %s, max %s (%d events, poll interval 10s)", p50.Round(time.Millisecond), p95.Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond), n)
 }
