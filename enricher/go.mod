@@ -2,12 +2,15 @@ module github.com/auditpipe/auditpipe/enricher
 
 go 1.26.0
 
-require github.com/auditpipe/auditpipe/pkg v0.0.0
+require (
+	github.com/auditpipe/auditpipe/pkg v0.0.0
+	github.com/twmb/franz-go/pkg/kmsg v1.15.1
+)
 
 replace github.com/auditpipe/auditpipe/pkg => ../pkg
 
 require (
-	github.com/auditpipe/auditpipe/schemas v0.0.0 // indirect
+	github.com/auditpipe/auditpipe/schemas v0.0.0
 	github.com/hamba/avro/v2 v2.31.0
 	github.com/oschwald/geoip2-golang/v2 v2.5.0
 	github.com/prometheus/client_golang v1.25.0
@@ -20,9 +23,14 @@ require (
 )
 
 require (
+	github.com/ClickHouse/ch-go v0.75.0 // indirect
+	github.com/andybalholm/brotli v1.3.0 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/ebitengine/purego v0.11.3 // indirect
 	github.com/fsnotify/fsnotify v1.9.0 // indirect
+	github.com/go-faster/city v1.0.1 // indirect
+	github.com/go-faster/errors v0.8.0 // indirect
 	github.com/go-viper/mapstructure/v2 v2.4.0 // indirect
 	github.com/json-iterator/go v1.1.12 // indirect
 	github.com/klauspost/compress v1.20.4 // indirect
@@ -42,7 +50,6 @@ require (
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
-	github.com/twmb/franz-go/pkg/kmsg v1.15.1 // indirect
 	github.com/twmb/franz-go/plugin/kprom v1.5.0 // indirect
 	github.com/twmb/franz-go/plugin/kslog v1.0.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect

@@ -1,0 +1,183 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/auditpipe/auditpipe/enricher/internal/geo"
+	"github.com/auditpipe/auditpipe/pkg/config"
+	"github.com/auditpipe/auditpipe/pkg/kafka"
+	"github.com/auditpipe/auditpipe/pkg/schema"
+	"github.com/auditpipe/auditpipe/pkg/service"
+	"github.com/auditpipe/auditpipe/pkg/telemetry"
+)
+
+// Config is the enricher's configuration.
+type Config struct {
+	Log             telemetry.LogConfig   `koanf:"log"`
+	Admin           telemetry.AdminConfig `koanf:"admin"`
+	ShutdownTimeout time.Duration         `koanf:"shutdown_timeout"`
+
+	// Kafka is the cluster connection.
+	Kafka kafka.Config `koanf:"kafka"`
+	// Topics are the topics read and written.
+	Topics TopicsConfig `koanf:"topics"`
+	// Group is the consumer group; replicas share it.
+	Group string `koanf:"group"`
+	// TransactionalID must be unique per replica and stable across its
+	// restarts (e.g. the pod name of a StatefulSet).
+	TransactionalID string `koanf:"transactional_id"`
+	// MaxPollRecords bounds the records per transaction.
+	MaxPollRecords int `koanf:"max_poll_records"`
+	// Workers transform one batch in parallel (0: one per CPU).
+	Workers int `koanf:"workers"`
+	// TransactionEndTimeout bounds one transaction from its first produce
+	// to its end (transform, flush, commit), also at shutdown.
+	TransactionEndTimeout time.Duration `koanf:"transaction_end_timeout"`
+	// MaxOutputBytes bounds an encoded record; larger ones are
+	// dead-lettered (keep it under the enriched topic's max.message.bytes).
+	MaxOutputBytes int `koanf:"max_output_bytes"`
+	// Registry is the Confluent-compatible schema registry.
+	Registry RegistryConfig `koanf:"registry"`
+	// Geo selects the MaxMind databases.
+	Geo geo.Config `koanf:"geo"`
+	// SourceTags are static tags added to every record of a source, by
+	// source_id.
+	SourceTags map[string]map[string]string `koanf:"source_tags"`
+}
+
+// TopicsConfig names the topics.
+type TopicsConfig struct {
+	// Raw is the input topic the poller writes.
+	Raw string `koanf:"raw"`
+	// Enriched is the output topic; created with this spec when Create.
+	Enriched kafka.TopicSpec `koanf:"enriched"`
+	// DLQ is the dead-letter topic; created with this spec when Create.
+	DLQ kafka.TopicSpec `koanf:"dlq"`
+	// Create creates missing output topics at startup.
+	Create bool `koanf:"create"`
+}
+
+// RegistryConfig configures the schema registry.
+type RegistryConfig struct {
+	// URLs are the registry base URLs.
+	URLs []string `koanf:"urls"`
+	// Subject holds the enriched value schema (TopicNameStrategy).
+	Subject string `koanf:"subject"`
+	// Register registers the schema at startup (idempotent, sets BACKWARD
+	// compatibility); false only looks it up and fails if it is missing.
+	Register bool `koanf:"register"`
+	// Username and Password enable HTTP basic auth.
+	Username     string        `koanf:"username"`
+	Password     config.Secret `koanf:"password"`
+	PasswordFile string        `koanf:"password_file"`
+	// Timeout bounds each registry request.
+	Timeout time.Duration `koanf:"timeout"`
+}
+
+// Validate checks the registry fields.
+func (c RegistryConfig) Validate() error {
+	var errs []error
+	if len(c.URLs) == 0 {
+		errs = append(errs, errors.New("urls: must not be empty"))
+	}
+	for i, u := range c.URLs {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			errs = append(errs, fmt.Errorf("urls[%d]: %q is not an http(s) URL", i, u))
+		}
+	}
+	if c.Subject == "" {
+		errs = append(errs, errors.New("subject: must not be empty"))
+	}
+	if c.Timeout <= 0 {
+		errs = append(errs, errors.New("timeout: must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks the topic names.
+func (c TopicsConfig) Validate() error {
+	var errs []error
+	if c.Raw == "" {
+		errs = append(errs, errors.New("raw: must not be empty"))
+	}
+	if c.Raw != "" && (c.Raw == c.Enriched.Name || c.Raw == c.DLQ.Name) {
+		errs = append(errs, errors.New("raw: must differ from enriched and dlq"))
+	}
+	if c.Enriched.Name != "" && c.Enriched.Name == c.DLQ.Name {
+		errs = append(errs, errors.New("dlq: must differ from enriched"))
+	}
+	return errors.Join(errs...)
+}
+
+// DefaultConfig returns the dev-stack defaults: local Kafka and registry,
+// design.md's names, no geo databases.
+func DefaultConfig() Config {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "local"
+	}
+	rt := service.DefaultRuntime("127.0.0.1:9102")
+	return Config{
+		Log:             rt.Log,
+		Admin:           rt.Admin,
+		ShutdownTimeout: rt.ShutdownTimeout,
+		Kafka:           kafka.DefaultConfig(),
+		Topics: TopicsConfig{
+			Raw:      "openai-audit-raw",
+			Enriched: kafka.TopicSpec{Name: "openai-audit-enriched", Partitions: 6, ReplicationFactor: -1},
+			DLQ:      kafka.TopicSpec{Name: "openai-audit-dlq", Partitions: 1, ReplicationFactor: -1},
+			Create:   true,
+		},
+		Group:                 "auditpipe-enricher",
+		TransactionalID:       "auditpipe-enricher-" + host,
+		MaxPollRecords:        5000,
+		TransactionEndTimeout: 20 * time.Second,
+		MaxOutputBytes:        1_000_000,
+		Registry: RegistryConfig{
+			URLs:     []string{"http://127.0.0.1:8081"},
+			Subject:  schema.Subject,
+			Register: true,
+			Timeout:  10 * time.Second,
+		},
+		Geo: geo.DefaultConfig(),
+	}
+}
+
+// Validate checks the enricher's own fields; nested sections check
+// themselves.
+func (c Config) Validate() error {
+	var errs []error
+	if err := c.RuntimeConfig().Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Group == "" {
+		errs = append(errs, errors.New("group: must not be empty"))
+	}
+	if c.TransactionalID == "" {
+		errs = append(errs, errors.New("transactional_id: must not be empty"))
+	}
+	if c.MaxPollRecords < 1 || c.MaxPollRecords > 100_000 {
+		errs = append(errs, fmt.Errorf("max_poll_records: must be 1..100000, got %d", c.MaxPollRecords))
+	}
+	if c.Workers < 0 {
+		errs = append(errs, errors.New("workers: must not be negative"))
+	}
+	if c.TransactionEndTimeout <= 0 {
+		errs = append(errs, errors.New("transaction_end_timeout: must be positive"))
+	} else if c.ShutdownTimeout > 0 && c.TransactionEndTimeout >= c.ShutdownTimeout {
+		errs = append(errs, fmt.Errorf("transaction_end_timeout: must be below shutdown_timeout (%s) so the open transaction can end", c.ShutdownTimeout))
+	}
+	if c.MaxOutputBytes < 0 {
+		errs = append(errs, errors.New("max_output_bytes: must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// RuntimeConfig implements service.Config.
+func (c Config) RuntimeConfig() service.Runtime {
+	return service.Runtime{Log: c.Log, Admin: c.Admin, ShutdownTimeout: c.ShutdownTimeout}
+}

@@ -1,0 +1,363 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/auditpipe/auditpipe/enricher/internal/normalize"
+)
+
+// Stage is the dlq_stage header value of this service.
+const Stage = "enricher"
+
+// DLQ header names (design.md).
+const (
+	HeaderDLQStage     = "dlq_stage"
+	HeaderDLQReason    = "dlq_reason"
+	HeaderDLQError     = "dlq_error"
+	HeaderDLQTopic     = "dlq_topic"
+	HeaderDLQPartition = "dlq_partition"
+	HeaderDLQOffset    = "dlq_offset"
+	HeaderDLQTime      = "dlq_time"
+)
+
+// Config names the topics and bounds the work per transaction.
+type Config struct {
+	InputTopic  string
+	OutputTopic string
+	DLQTopic    string
+	Group       string
+	// TransactionalID must be unique per running replica and stable
+	// across its restarts.
+	TransactionalID string
+	// MaxPollRecords bounds the records of one transaction.
+	MaxPollRecords int
+	// Workers is the number of goroutines transforming one batch
+	// (0: GOMAXPROCS).
+	Workers int
+	// EndTimeout bounds one transaction from its first produce to its
+	// end (transform, flush, commit), also when shutting down.
+	EndTimeout time.Duration
+	// RetryBackoff is the pause after an aborted transaction.
+	RetryBackoff time.Duration
+	// MaxConsecutiveAborts makes Run fail after this many aborted
+	// transactions in a row that were not caused by rebalances.
+	MaxConsecutiveAborts int
+}
+
+// Pipeline is the consume-transform-produce loop. Run it once.
+type Pipeline struct {
+	cfg  Config
+	sess *kgo.GroupTransactSession
+	// process is proc.Process; benchmarks swap in a pass-through.
+	process func(*kgo.Record) ([]byte, error)
+	logger  *slog.Logger
+	m       metrics
+	now     func() time.Time
+}
+
+type metrics struct {
+	in, out     prometheus.Counter
+	dlq         *prometheus.CounterVec
+	committed   prometheus.Counter
+	aborted     prometheus.Counter
+	txnDuration prometheus.Histogram
+	batchSize   prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer) (metrics, error) {
+	txns := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "auditpipe", Subsystem: "enricher", Name: "transactions_total",
+		Help: "Kafka transactions ended, by result (committed, aborted).",
+	}, []string{"result"})
+	m := metrics{
+		in: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "auditpipe", Subsystem: "enricher", Name: "events_in_total",
+			Help: "Raw records consumed (counted again when an aborted transaction is retried).",
+		}),
+		out: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "auditpipe", Subsystem: "enricher", Name: "events_out_total",
+			Help: "Enriched records in committed transactions.",
+		}),
+		dlq: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "auditpipe", Name: "dlq_records_total",
+			Help: "Records dead-lettered in committed transactions, by stage and reason.",
+		}, []string{"stage", "reason"}),
+		committed: txns.WithLabelValues("committed"),
+		aborted:   txns.WithLabelValues("aborted"),
+		txnDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "auditpipe", Subsystem: "enricher", Name: "transaction_duration_seconds",
+			Help:    "Time from beginning a transaction to its end (transform, produce, commit).",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "auditpipe", Subsystem: "enricher", Name: "transaction_records",
+			Help:    "Records consumed per transaction.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 8),
+		}),
+	}
+	for _, r := range append(normalize.Reasons(), ReasonInvalidRecord, ReasonEncoding, ReasonOutputTooLarge) {
+		m.dlq.WithLabelValues(Stage, r) // export zeros
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.in, m.out, m.dlq, txns, m.txnDuration, m.batchSize} {
+			if err := reg.Register(c); err != nil {
+				return metrics{}, fmt.Errorf("registering pipeline metrics: %w", err)
+			}
+		}
+	}
+	return m, nil
+}
+
+// New creates the transactional group session from base (the cluster
+// connection options) and cfg. It does not contact the brokers. reg may be
+// nil.
+func New(cfg Config, base []kgo.Opt, proc *Processor, logger *slog.Logger, reg prometheus.Registerer) (*Pipeline, error) {
+	var errs []error
+	for _, s := range []struct{ name, v string }{{"input topic", cfg.InputTopic}, {"output topic", cfg.OutputTopic},
+		{"dlq topic", cfg.DLQTopic}, {"group", cfg.Group}, {"transactional id", cfg.TransactionalID}} {
+		if s.v == "" {
+			errs = append(errs, fmt.Errorf("%s: must not be empty", s.name))
+		}
+	}
+	if cfg.MaxPollRecords < 1 {
+		errs = append(errs, errors.New("max poll records: must be at least 1"))
+	}
+	if cfg.EndTimeout <= 0 {
+		errs = append(errs, errors.New("end timeout: must be positive"))
+	}
+	if proc == nil || proc.Encode == nil {
+		errs = append(errs, errors.New("processor: must have an encoder"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("creating pipeline: %w", err)
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = runtime.GOMAXPROCS(0)
+	}
+	if cfg.MaxConsecutiveAborts <= 0 {
+		cfg.MaxConsecutiveAborts = 10
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	opts := append(append([]kgo.Opt(nil), base...),
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.ConsumeTopics(cfg.InputTopic),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.RequireStableFetchOffsets(),
+		kgo.TransactionalID(cfg.TransactionalID),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.DisableAutoCommit(),
+	)
+	sess, err := kgo.NewGroupTransactSession(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("creating transactional session: %w", err)
+	}
+	return &Pipeline{cfg: cfg, sess: sess, process: proc.Process, logger: logger, m: m, now: time.Now}, nil
+}
+
+// Client returns the session's client (for readiness pings).
+func (p *Pipeline) Client() *kgo.Client { return p.sess.Client() }
+
+// Run consumes until ctx is done. The transaction open when ctx ends is
+// finished (committed, or aborted if that fails) within EndTimeout; then
+// the session leaves the group and Run returns nil. It returns an error
+// when a transaction cannot be ended (the transactional id is fenced or
+// failed) or too many transactions abort in a row; the caller should exit
+// and restart. Run closes the session in every case.
+func (p *Pipeline) Run(ctx context.Context) error {
+	defer p.sess.Close()
+	aborts := 0
+	for {
+		fs := p.sess.PollRecords(ctx, p.cfg.MaxPollRecords)
+		if ctx.Err() != nil && fs.NumRecords() == 0 {
+			return nil
+		}
+		fs.EachError(func(topic string, part int32, err error) {
+			if !errors.Is(err, context.Canceled) && !errors.Is(err, kgo.ErrClientClosed) {
+				p.logger.Warn("fetching", slog.String("topic", topic), slog.Int("partition", int(part)), slog.Any("error", err))
+			}
+		})
+		recs := fs.Records()
+		if len(recs) == 0 {
+			continue
+		}
+		committed, err := p.transact(recs)
+		if err != nil {
+			return err
+		}
+		if committed {
+			aborts = 0
+		} else {
+			aborts++
+			if aborts >= p.cfg.MaxConsecutiveAborts {
+				return fmt.Errorf("ending transactions: %d aborted in a row", aborts)
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(p.cfg.RetryBackoff):
+			}
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
+
+type result struct {
+	value  []byte
+	reason string
+	err    error
+}
+
+// chunkSize is the number of records a worker transforms at a time.
+const chunkSize = 128
+
+// transform processes recs on up to Workers goroutines and calls emit for
+// each record in order, as soon as the record's chunk is done, so that
+// producing overlaps transforming. emit runs on the calling goroutine.
+func (p *Pipeline) transform(recs []*kgo.Record, emit func(i int, res result)) {
+	out := make([]result, len(recs))
+	do := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			v, err := p.process(recs[i])
+			if err != nil {
+				reason := normalize.ReasonOf(err)
+				if reason == "" {
+					reason = ReasonEncoding
+				}
+				out[i] = result{reason: reason, err: err}
+				continue
+			}
+			out[i] = result{value: v}
+		}
+	}
+	chunks := (len(recs) + chunkSize - 1) / chunkSize
+	if p.cfg.Workers <= 1 || chunks <= 1 {
+		do(0, len(recs))
+		for i := range out {
+			emit(i, out[i])
+		}
+		return
+	}
+	done := make([]chan struct{}, chunks)
+	jobs := make(chan int, chunks)
+	for c := range chunks {
+		done[c] = make(chan struct{})
+		jobs <- c
+	}
+	close(jobs)
+	var wg sync.WaitGroup
+	for range min(p.cfg.Workers, chunks) {
+		wg.Go(func() {
+			for c := range jobs {
+				do(c*chunkSize, min((c+1)*chunkSize, len(recs)))
+				close(done[c])
+			}
+		})
+	}
+	for c := range chunks {
+		<-done[c]
+		for i := c * chunkSize; i < min((c+1)*chunkSize, len(recs)); i++ {
+			emit(i, out[i])
+		}
+	}
+	wg.Wait()
+}
+
+func (p *Pipeline) dlqRecord(r *kgo.Record, res result) *kgo.Record {
+	msg := res.err.Error()
+	if len(msg) > 1024 {
+		msg = msg[:1024]
+	}
+	h := make([]kgo.RecordHeader, 0, len(r.Headers)+7)
+	h = append(h, r.Headers...)
+	h = append(h,
+		kgo.RecordHeader{Key: HeaderDLQStage, Value: []byte(Stage)},
+		kgo.RecordHeader{Key: HeaderDLQReason, Value: []byte(res.reason)},
+		kgo.RecordHeader{Key: HeaderDLQError, Value: []byte(msg)},
+		kgo.RecordHeader{Key: HeaderDLQTopic, Value: []byte(r.Topic)},
+		kgo.RecordHeader{Key: HeaderDLQPartition, Value: []byte(strconv.Itoa(int(r.Partition)))},
+		kgo.RecordHeader{Key: HeaderDLQOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
+		kgo.RecordHeader{Key: HeaderDLQTime, Value: []byte(p.now().UTC().Format(time.RFC3339Nano))},
+	)
+	return &kgo.Record{Topic: p.cfg.DLQTopic, Key: r.Key, Value: r.Value, Headers: h}
+}
+
+// transact runs one transaction over recs. It reports whether it
+// committed; an error means the session cannot continue.
+func (p *Pipeline) transact(recs []*kgo.Record) (bool, error) {
+	start := time.Now()
+	p.m.in.Add(float64(len(recs)))
+	p.m.batchSize.Observe(float64(len(recs)))
+	if err := p.sess.Begin(); err != nil {
+		return false, fmt.Errorf("beginning transaction: %w", err)
+	}
+	// The transaction ends even when Run's context is done: a shutdown
+	// finishes the open transaction within EndTimeout. Records are
+	// produced as their chunk is transformed.
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.EndTimeout)
+	defer cancel()
+
+	var produceErr atomic.Pointer[error]
+	promise := func(_ *kgo.Record, err error) {
+		if err != nil {
+			produceErr.CompareAndSwap(nil, &err)
+		}
+	}
+	dlqByReason := map[string]int{}
+	out := 0
+	p.transform(recs, func(i int, res result) {
+		r := recs[i]
+		if res.err != nil {
+			dlqByReason[res.reason]++
+			p.sess.Produce(ctx, p.dlqRecord(r, res), promise)
+			return
+		}
+		out++
+		p.sess.Produce(ctx, &kgo.Record{Topic: p.cfg.OutputTopic, Key: r.Key, Value: res.value}, promise)
+	})
+	commit := kgo.TryCommit
+	if err := p.sess.Client().Flush(ctx); err != nil {
+		commit = kgo.TryAbort
+		p.logger.Warn("flushing transaction", slog.Any("error", err))
+	}
+	if perr := produceErr.Load(); perr != nil {
+		commit = kgo.TryAbort
+		p.logger.Warn("producing in transaction; aborting it", slog.Any("error", *perr))
+	}
+	committed, err := p.sess.End(ctx, commit)
+	p.m.txnDuration.Observe(time.Since(start).Seconds())
+	if err != nil {
+		p.m.aborted.Inc()
+		return false, fmt.Errorf("ending transaction: %w", err)
+	}
+	if !committed {
+		p.m.aborted.Inc()
+		p.logger.Info("transaction aborted; its records will be processed again", slog.Int("records", len(recs)))
+		return false, nil
+	}
+	p.m.committed.Inc()
+	p.m.out.Add(float64(out))
+	for reason, n := range dlqByReason {
+		p.m.dlq.WithLabelValues(Stage, reason).Add(float64(n))
+		p.logger.Warn("dead-lettered records", slog.String("reason", reason), slog.Int("records", n))
+	}
+	return true, nil
+}

@@ -1,0 +1,79 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/auditpipe/auditpipe/enricher/internal/geo"
+	"github.com/auditpipe/auditpipe/enricher/internal/normalize"
+	"github.com/auditpipe/auditpipe/pkg/schema"
+)
+
+// Reasons the processor adds to normalize's.
+const (
+	// ReasonInvalidRecord: the normalized record breaks the table's types.
+	ReasonInvalidRecord = "invalid_record"
+	// ReasonEncoding: the record could not be Avro-encoded.
+	ReasonEncoding = "encoding_failed"
+	// ReasonOutputTooLarge: the encoded record exceeds MaxOutputBytes.
+	ReasonOutputTooLarge = "output_too_large"
+)
+
+// Processor turns one raw record into the wire-format value of its
+// enriched record. It is safe for concurrent use when Encode is.
+type Processor struct {
+	// Geo fills the src* columns and enrichments (from databases or
+	// OpenAI's details); nil leaves them empty.
+	Geo *geo.Enricher
+	// Encode returns the Confluent wire-format bytes of a schema.AuditLog
+	// value (sr.Serde.Encode).
+	Encode func(v any) ([]byte, error)
+	// SourceTags are static tags by source_id.
+	SourceTags map[string]map[string]string
+	// MaxOutputBytes bounds an encoded value (0: no bound).
+	MaxOutputBytes int
+}
+
+// Process returns the encoded enriched value of r, or an error for which
+// normalize.ReasonOf gives the dead-letter reason. Every error is
+// permanent: the same record always fails the same way.
+func (p *Processor) Process(r *kgo.Record) ([]byte, error) {
+	get := func(key string) (string, bool) {
+		for _, h := range r.Headers {
+			if h.Key == key {
+				return string(h.Value), true
+			}
+		}
+		return "", false
+	}
+	src, _ := get(normalize.HeaderSourceID)
+	ts := r.Timestamp
+	if ts.IsZero() {
+		ts = time.Now()
+	}
+	meta, err := normalize.ParseMeta(get, ts, p.SourceTags[src])
+	if err != nil {
+		return nil, err
+	}
+	res, err := normalize.Normalize(r.Value, meta)
+	if err != nil {
+		return nil, err
+	}
+	if p.Geo != nil {
+		p.Geo.Apply(&res.Log, res.SrcIP, res.Details)
+	}
+	b, err := p.Encode(res.Log)
+	if err != nil {
+		if errors.Is(err, schema.ErrInvalidRecord) {
+			return nil, &normalize.Error{Reason: ReasonInvalidRecord, Err: err}
+		}
+		return nil, &normalize.Error{Reason: ReasonEncoding, Err: err}
+	}
+	if p.MaxOutputBytes > 0 && len(b) > p.MaxOutputBytes {
+		return nil, &normalize.Error{Reason: ReasonOutputTooLarge, Err: fmt.Errorf("encoded record is %d bytes, limit %d", len(b), p.MaxOutputBytes)}
+	}
+	return b, nil
+}

@@ -1,0 +1,3 @@
+// Package replay provides the offset reset that makes the enricher
+// reprocess its input from a point in time.
+package replay
