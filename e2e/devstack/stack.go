@@ -101,12 +101,12 @@ func (s *Stack) Env(name string) []string {
 	case "enricher":
 		g := inf.GeoIP
 		env = append(env,
-			prefix+"REGISTRY__URL="+inf.RegistryURL,
-			prefix+"GEOIP__CITY="+g.City,
-			prefix+"GEOIP__ASN="+g.ASN,
-			prefix+"GEOIP__ISP="+g.ISP,
-			prefix+"GEOIP__CONNECTION_TYPE="+g.ConnectionType,
-			prefix+"GEOIP__ENTERPRISE="+g.Enterprise,
+			prefix+"REGISTRY__URLS="+inf.RegistryURL,
+			prefix+"GEO__CITY="+g.City,
+			prefix+"GEO__ASN="+g.ASN,
+			prefix+"GEO__ISP="+g.ISP,
+			prefix+"GEO__CONNECTION_TYPE="+g.ConnectionType,
+			prefix+"GEO__ENTERPRISE="+g.Enterprise,
 		)
 	case "loader":
 		env = append(env,
