@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -100,14 +101,17 @@ func (s *Stack) Env(name string) []string {
 		)
 	case "enricher":
 		g := inf.GeoIP
-		env = append(env,
-			prefix+"REGISTRY__URLS="+inf.RegistryURL,
-			prefix+"GEO__CITY="+g.City,
-			prefix+"GEO__ASN="+g.ASN,
-			prefix+"GEO__ISP="+g.ISP,
-			prefix+"GEO__CONNECTION_TYPE="+g.ConnectionType,
-			prefix+"GEO__ENTERPRISE="+g.Enterprise,
-		)
+		env = append(env, prefix+"REGISTRY__URLS="+inf.RegistryURL)
+		// Real databases named in the environment win over the synthetic
+		// ones: AUDITPIPE_ENRICHER_GEO__CITY=/path/GeoLite2-City.mmdb.
+		for key, path := range map[string]string{
+			"GEO__CITY": g.City, "GEO__ASN": g.ASN, "GEO__ISP": g.ISP,
+			"GEO__CONNECTION_TYPE": g.ConnectionType, "GEO__ENTERPRISE": g.Enterprise,
+		} {
+			if os.Getenv(prefix+key) == "" {
+				env = append(env, prefix+key+"="+path)
+			}
+		}
 	case "loader":
 		env = append(env,
 			prefix+"REGISTRY__URL="+inf.RegistryURL,
