@@ -1,0 +1,19 @@
+// Command loader loads the enriched audit records from Kafka into
+// ClickHouse, effectively once.
+package main
+
+import (
+	"os"
+
+	"github.com/auditpipe/auditpipe/loader/internal/app"
+	"github.com/auditpipe/auditpipe/pkg/service"
+)
+
+func main() {
+	os.Exit(service.Main(service.Spec[app.Config]{
+		Name:      "loader",
+		EnvPrefix: "AUDITPIPE_LOADER_",
+		Defaults:  app.DefaultConfig,
+		Run:       app.Run,
+	}, os.Args[1:]))
+}

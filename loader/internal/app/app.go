@@ -1,0 +1,102 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/sr"
+
+	"github.com/auditpipe/auditpipe/loader/internal/chwriter"
+	"github.com/auditpipe/auditpipe/loader/internal/pipeline"
+	"github.com/auditpipe/auditpipe/pkg/kafka"
+	"github.com/auditpipe/auditpipe/pkg/schema"
+	"github.com/auditpipe/auditpipe/pkg/service"
+)
+
+// Run runs the loader until ctx is done: it applies the migrations (unless
+// disabled), then consumes, loads and commits; on shutdown it flushes and
+// commits what it holds. With MigrateOnly it applies the migrations and
+// returns.
+func Run(ctx context.Context, cfg Config, s service.Settings) error {
+	logger := s.Logger
+	w, err := chwriter.New(cfg.CH, logger)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+
+	if cfg.MigrateOnly || cfg.CH.Migrate {
+		if err := migrate(ctx, w, cfg, logger); err != nil {
+			return err
+		}
+		if cfg.MigrateOnly {
+			return nil
+		}
+	}
+
+	dec, err := newDecoder(cfg.Registry)
+	if err != nil {
+		return err
+	}
+	kopts, err := cfg.Kafka.Options(logger, s.Registry, "loader")
+	if err != nil {
+		return fmt.Errorf("configuring kafka: %w", err)
+	}
+	p, err := pipeline.New(cfg.pipelineConfig(), pipeline.Options{
+		ClientOpts: kopts, Decoder: dec, Inserter: w, Logger: logger, Registerer: s.Registry,
+	})
+	if err != nil {
+		return err
+	}
+	if s.Admin != nil {
+		s.Admin.AddCheck("clickhouse", w.Ping)
+		s.Admin.AddCheck("kafka", func(ctx context.Context) error { return kafka.Ping(ctx, p.Client()) })
+		s.Admin.AddCheck("flush", p.Ready)
+	}
+	logger.Info("loading", "topic", cfg.Consumer.Topic, "group", cfg.Consumer.Group, "table", cfg.CH.Database+"."+schema.Table)
+	return p.Run(ctx)
+}
+
+// migrate applies the migrations, retrying while ClickHouse is unreachable
+// (it may start after the loader) until ctx is done.
+func migrate(ctx context.Context, w *chwriter.Writer, cfg Config, logger *slog.Logger) error {
+	backoff := cfg.Consumer.RetryBackoff
+	for {
+		applied, err := w.Migrate(ctx)
+		if err == nil {
+			if err := w.CheckTable(ctx); err != nil {
+				return err
+			}
+			if len(applied) > 0 {
+				logger.Info("schema migrated", "applied", applied)
+			}
+			return nil
+		}
+		if chwriter.Unavailable(err) && ctx.Err() == nil {
+			logger.Warn("migrating: clickhouse unavailable, retrying", "retry_in", backoff, "error", err)
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("migrating: %w", err)
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, cfg.Consumer.RetryBackoffMax)
+			continue
+		}
+		return fmt.Errorf("migrating: %w", err)
+	}
+}
+
+func newDecoder(c RegistryConfig) (*schema.Decoder, error) {
+	opts := []sr.ClientOpt{sr.URLs(c.URLs...), sr.HTTPClient(&http.Client{Timeout: c.Timeout}), sr.UserAgent("auditpipe-loader")}
+	if c.Username != "" {
+		opts = append(opts, sr.BasicAuth(c.Username, c.Password.Value()))
+	}
+	cl, err := sr.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("creating schema registry client: %w", err)
+	}
+	return schema.NewDecoder(cl, c.MaxSchemas)
+}

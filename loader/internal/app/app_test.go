@@ -1,0 +1,40 @@
+package app_test
+
+import (
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/auditpipe/auditpipe/loader/internal/app"
+	"github.com/auditpipe/auditpipe/pkg/config"
+)
+
+func TestDefaultConfigIsValid(t *testing.T) {
+	cfg := app.DefaultConfig()
+	require.NoError(t, config.Validate(cfg))
+}
+
+func TestDeployConfigLoads(t *testing.T) {
+	_, file, _, _ := runtime.Caller(0)
+	path := filepath.Join(filepath.Dir(file), "..", "..", "..", "deploy", "config", "loader.yaml")
+	cfg := app.DefaultConfig()
+	require.NoError(t, config.Load(&cfg, config.Options{File: path, EnvPrefix: "AUDITPIPE_LOADER_", Environ: func() []string {
+		return []string{"AUDITPIPE_LOADER_CLICKHOUSE__PASSWORD=s3cret", "AUDITPIPE_LOADER_BATCH__MAX_ROWS=5000"}
+	}}))
+	require.Equal(t, "http", cfg.CH.Protocol)
+	require.Equal(t, "s3cret", cfg.CH.Password.Value())
+	require.Equal(t, 5000, cfg.Batch.MaxRows)
+}
+
+func TestInvalidConfig(t *testing.T) {
+	cfg := app.DefaultConfig()
+	cfg.Consumer.DLQTopic = cfg.Consumer.Topic
+	cfg.CH.Protocol = "grpc"
+	cfg.Registry.URLs = []string{"ftp://x"}
+	err := config.Validate(cfg)
+	require.ErrorContains(t, err, "dlq_topic")
+	require.ErrorContains(t, err, "clickhouse.protocol")
+	require.ErrorContains(t, err, "registry.urls[0]")
+}

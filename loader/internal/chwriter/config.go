@@ -1,0 +1,177 @@
+package chwriter
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"github.com/auditpipe/auditpipe/pkg/config"
+	"github.com/auditpipe/auditpipe/pkg/schema"
+)
+
+// Protocols accepted in Config.Protocol.
+const (
+	ProtocolNative = "native"
+	ProtocolHTTP   = "http"
+)
+
+// Config is how the loader reaches ClickHouse.
+type Config struct {
+	// Addr lists the servers, host:port (9000/9440 native, 8123/8443 HTTP).
+	Addr []string `koanf:"addr"`
+	// Protocol is native (default) or http.
+	Protocol string `koanf:"protocol"`
+	// Database holds the table; it must exist.
+	Database string `koanf:"database"`
+	// User is the ClickHouse user.
+	User string `koanf:"user"`
+	// Password is the user's password; set it from the environment or via
+	// PasswordFile, never in a YAML file.
+	Password config.Secret `koanf:"password"`
+	// PasswordFile names a file holding the password.
+	PasswordFile string `koanf:"password_file"`
+	// TLS configures encryption (native TLS port or HTTPS).
+	TLS TLSConfig `koanf:"tls"`
+	// Compression of insert data: none, lz4 (default) or zstd.
+	Compression string `koanf:"compression"`
+	// DialTimeout bounds opening a connection.
+	DialTimeout time.Duration `koanf:"dial_timeout"`
+	// InsertTimeout bounds one insert, from preparing to the server's
+	// acknowledgement.
+	InsertTimeout time.Duration `koanf:"insert_timeout"`
+	// MaxOpenConns bounds the connections to ClickHouse.
+	MaxOpenConns int `koanf:"max_open_conns"`
+	// Cluster, when set, selects cluster mode: migrations run ON CLUSTER
+	// with Replicated engines and a Distributed openai_audit_logs table,
+	// and inserts go through that Distributed table synchronously.
+	Cluster string `koanf:"cluster"`
+	// ReplicationPath and ReplicaName configure the Replicated engines in
+	// cluster mode (defaults: /clickhouse/tables/{shard}/{database} and
+	// {replica}).
+	ReplicationPath string `koanf:"replication_path"`
+	ReplicaName     string `koanf:"replica_name"`
+	// Migrate applies the schema migrations at startup. Turn it off when
+	// a deploy-time step runs them (loader with migrate_only).
+	Migrate bool `koanf:"migrate"`
+}
+
+// TLSConfig configures TLS towards ClickHouse.
+type TLSConfig struct {
+	Enabled            bool   `koanf:"enabled"`
+	CAFile             string `koanf:"ca_file"`
+	CertFile           string `koanf:"cert_file"`
+	KeyFile            string `koanf:"key_file"`
+	ServerName         string `koanf:"server_name"`
+	InsecureSkipVerify bool   `koanf:"insecure_skip_verify"`
+}
+
+// DefaultConfig returns a local single node over the native protocol,
+// database default, user default, lz4, migrations on.
+func DefaultConfig() Config {
+	return Config{
+		Addr:          []string{"127.0.0.1:9000"},
+		Protocol:      ProtocolNative,
+		Database:      "default",
+		User:          "default",
+		Compression:   "lz4",
+		DialTimeout:   10 * time.Second,
+		InsertTimeout: 60 * time.Second,
+		MaxOpenConns:  4,
+		Migrate:       true,
+	}
+}
+
+// MigrationOptions returns the options that render the migrations for c.
+func (c Config) MigrationOptions() schema.MigrationOptions {
+	return schema.MigrationOptions{Database: c.Database, Cluster: c.Cluster, ReplicationPath: c.ReplicationPath, ReplicaName: c.ReplicaName}
+}
+
+// Validate reports every problem in c by key.
+func (c Config) Validate() error {
+	var errs []error
+	if len(c.Addr) == 0 {
+		errs = append(errs, errors.New("addr: at least one host:port is required"))
+	}
+	for i, a := range c.Addr {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			errs = append(errs, fmt.Errorf("addr[%d]: %q: want host:port", i, a))
+		}
+	}
+	switch c.Protocol {
+	case ProtocolNative, ProtocolHTTP:
+	default:
+		errs = append(errs, fmt.Errorf("protocol: %q: want native or http", c.Protocol))
+	}
+	switch c.Compression {
+	case "none", "lz4", "zstd":
+	default:
+		errs = append(errs, fmt.Errorf("compression: %q: want none, lz4 or zstd", c.Compression))
+	}
+	if c.DialTimeout <= 0 {
+		errs = append(errs, errors.New("dial_timeout: must be positive"))
+	}
+	if c.InsertTimeout <= 0 {
+		errs = append(errs, errors.New("insert_timeout: must be positive"))
+	}
+	if c.MaxOpenConns <= 0 {
+		errs = append(errs, errors.New("max_open_conns: must be positive"))
+	}
+	if err := c.MigrationOptions().Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks that files exist and that the fields are only set with
+// TLS enabled.
+func (c TLSConfig) Validate() error {
+	var errs []error
+	if !c.Enabled {
+		if c.CAFile != "" || c.CertFile != "" || c.KeyFile != "" || c.ServerName != "" || c.InsecureSkipVerify {
+			errs = append(errs, errors.New("enabled: must be true when other tls keys are set"))
+		}
+		return errors.Join(errs...)
+	}
+	if (c.CertFile == "") != (c.KeyFile == "") {
+		errs = append(errs, errors.New("cert_file, key_file: set both or neither"))
+	}
+	for _, f := range []struct{ key, path string }{{"ca_file", c.CAFile}, {"cert_file", c.CertFile}, {"key_file", c.KeyFile}} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", f.key, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c TLSConfig) build() (*tls.Config, error) {
+	if !c.Enabled {
+		return nil, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.ServerName, InsecureSkipVerify: c.InsecureSkipVerify} //nolint:gosec // opt-in, documented as never for production
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading tls ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls ca_file %s: no PEM certificates", c.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if c.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("loading tls client certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}

@@ -1,0 +1,3 @@
+// Package chwriter writes AuditLog rows into ClickHouse with clickhouse-go's
+// columnar batch API and applies the schema migrations.
+package chwriter

@@ -1,0 +1,24 @@
+package chwriter_test
+
+import (
+	"os"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/auditpipe/auditpipe/pkg/chserver/chservertest"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if err := chservertest.Stop(); err != nil && code == 0 {
+		code = 1
+	}
+	if code == 0 {
+		if err := goleak.Find(goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"), goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"), goleak.IgnoreAnyFunction("internal/poll.runtime_pollWait")); err != nil {
+			os.Stderr.WriteString(err.Error() + "\n")
+			code = 1
+		}
+	}
+	os.Exit(code)
+}

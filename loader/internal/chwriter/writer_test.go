@@ -1,0 +1,261 @@
+package chwriter_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/auditpipe/auditpipe/loader/internal/chwriter"
+	"github.com/auditpipe/auditpipe/pkg/chserver/chservertest"
+	"github.com/auditpipe/auditpipe/pkg/schema"
+)
+
+// newWriter returns a migrated Writer on a fresh database of the embedded
+// server.
+func newWriter(t *testing.T) *chwriter.Writer {
+	t.Helper()
+	return newWriterDDL(t, nil)
+}
+
+// newWriterDDL is newWriter creating the table first with its CREATE
+// statement passed through edit (when non-nil).
+func newWriterDDL(t *testing.T, edit func(string) string) *chwriter.Writer {
+	t.Helper()
+	var u, db string
+	if edit == nil {
+		u, db = chservertest.NewDatabase(t)
+	} else {
+		// A rejected insert leaves the embedded engine unable to DROP the
+		// database (DROP DATABASE ... SYNC hangs), so this database is not
+		// dropped; the server's data directory goes at the end of the run.
+		u = chservertest.Start(t)
+		db = fmt.Sprintf("test_keep_%d", time.Now().UnixNano())
+		require.NoError(t, chservertest.Exec(u, "CREATE DATABASE "+db))
+	}
+	if edit != nil {
+		migs, err := schema.Migrations(schema.MigrationOptions{Database: db})
+		require.NoError(t, err)
+		require.NoError(t, chservertest.Exec(u, edit(migs[0].Statements[0])))
+	}
+	cfg := chwriter.DefaultConfig()
+	cfg.Protocol = chwriter.ProtocolHTTP
+	cfg.Addr = []string{u[len("http://"):]}
+	cfg.Database = db
+	w, err := chwriter.New(cfg, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = w.Close() })
+	ctx := t.Context()
+	applied, err := w.Migrate(ctx)
+	require.NoError(t, err)
+	require.Equal(t, []int{1}, applied)
+	return w
+}
+
+// row returns a record with every column set to a value derived from i.
+func row(i int) schema.AuditLog {
+	s := strconv.Itoa(i)
+	base := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	return schema.AuditLog{
+		WorkspaceID: "ws-" + s, SourceID: "src", SourceType: "openai", SourceTTL: int64(3650 + i),
+		ReceivedAt: base.Add(time.Duration(i) * time.Second), ID: "id-" + s,
+		EventTime: base.Add(-time.Duration(i) * time.Minute), EventName: "api_key.created", EventID: "evt-" + s,
+		SrcIP: "203.0.113." + s, SrcASCountryCode: "US", SrcASNumber: 4_294_967_295 - int64(i), SrcASOrganization: "Org '" + s,
+		SrcCity: "Zürich", SrcConnectionType: "Cable/DSL", SrcISP: "ISP\t" + s, SrcLatitude: 47.5 + float64(i)/1000, SrcLongitude: -8.25,
+		SrcUserType: "residential", DstIP: "2001:db8::" + s, DstASCountryCode: "DE", DstASNumber: int64(i),
+		DstASOrganization: "Dst", DstCity: "Berlin", DstConnectionType: "Corporate", DstISP: "DstISP",
+		DstLatitude: 52.52, DstLongitude: 13.405, DstUserType: "hosting",
+		Actor:       map[string]string{"type": "session", "email": "a" + s + "@example.com"},
+		Tags:        map[string]string{},
+		Resources:   []string{"proj_" + s, "key_" + s},
+		ServiceName: "openai",
+		Enrichments: []schema.Enrichment{
+			{Data: map[string]string{"asn": s}, Name: "geo", Provider: "maxmind", Type: "ip", Value: "203.0.113." + s},
+			{Name: "empty"},
+		},
+		ReadOnly: i%2 == 0, RawLog: `{"id":"` + s + "\"}\n\n", EventType: "api_key.created", ActorType: "session",
+		ActorIP: "203.0.113." + s, ActorUserID: "user-" + s, ActorUserEmail: "a" + s + "@example.com",
+		APIKeyID: "key-" + s, APIKeyType: "user", ServiceAccountID: "", ProjectID: "proj-" + s, ProjectName: "Project " + s,
+	}
+}
+
+// PoisonConstraint adds a constraint rejecting rows whose eventName is
+// "poison" to a CREATE TABLE statement of the table.
+func PoisonConstraint(stmt string) string {
+	return strings.Replace(stmt, "INDEX idx_eventName", "CONSTRAINT no_poison CHECK eventName != 'poison',\n    INDEX idx_eventName", 1)
+}
+
+func ptrs(rows ...schema.AuditLog) []*schema.AuditLog {
+	out := make([]*schema.AuditLog, len(rows))
+	for i := range rows {
+		out[i] = &rows[i]
+	}
+	return out
+}
+
+func count(t *testing.T, w *chwriter.Writer, query string) uint64 {
+	t.Helper()
+	var n uint64
+	require.NoError(t, w.Conn().QueryRow(t.Context(), query).Scan(&n))
+	return n
+}
+
+func TestInsertRoundTripsEveryColumn(t *testing.T) {
+	w := newWriter(t)
+	rows := make([]*schema.AuditLog, 50)
+	for i := range rows {
+		r := row(i)
+		rows[i] = &r
+	}
+	require.NoError(t, w.Insert(t.Context(), "t1", rows))
+	require.NoError(t, w.CheckTable(t.Context()))
+
+	// Maps and tuples are read back as JSON: the embedded server's HTTP
+	// shim does not return Map columns to clickhouse-go (see docs/loader.md).
+	got, err := w.Conn().Query(t.Context(), "SELECT * EXCEPT (actor, tags, enrichments), toJSONString(actor), toJSONString(tags), toJSONString(enrichments) FROM "+schema.Table+" ORDER BY toUInt32(substring(id, 4))")
+	require.NoError(t, err)
+	defer got.Close()
+	i := 0
+	for got.Next() {
+		var r schema.AuditLog
+		var sttl, sasn, dasn uint32
+		var actor, tags, enr string
+		require.NoError(t, got.Scan(&r.WorkspaceID, &r.SourceID, &r.SourceType, &sttl, &r.ReceivedAt, &r.ID, &r.EventTime, &r.EventName, &r.EventID,
+			&r.SrcIP, &r.SrcASCountryCode, &sasn, &r.SrcASOrganization, &r.SrcCity, &r.SrcConnectionType, &r.SrcISP, &r.SrcLatitude, &r.SrcLongitude, &r.SrcUserType,
+			&r.DstIP, &r.DstASCountryCode, &dasn, &r.DstASOrganization, &r.DstCity, &r.DstConnectionType, &r.DstISP, &r.DstLatitude, &r.DstLongitude, &r.DstUserType,
+			&r.Resources, &r.ServiceName, &r.ReadOnly, &r.RawLog, &r.EventType, &r.ActorType, &r.ActorIP, &r.ActorUserID,
+			&r.ActorUserEmail, &r.APIKeyID, &r.APIKeyType, &r.ServiceAccountID, &r.ProjectID, &r.ProjectName, &actor, &tags, &enr))
+		r.SourceTTL, r.SrcASNumber, r.DstASNumber = int64(sttl), int64(sasn), int64(dasn)
+		r.ReceivedAt, r.EventTime = r.ReceivedAt.UTC(), r.EventTime.UTC()
+		require.NoError(t, json.Unmarshal([]byte(actor), &r.Actor))
+		require.NoError(t, json.Unmarshal([]byte(tags), &r.Tags))
+		var es []struct {
+			Data                        map[string]string
+			Name, Provider, Type, Value string
+		}
+		require.NoError(t, json.Unmarshal([]byte(enr), &es))
+		for _, e := range es {
+			if len(e.Data) == 0 {
+				e.Data = nil
+			}
+			r.Enrichments = append(r.Enrichments, schema.Enrichment{Data: e.Data, Name: e.Name, Provider: e.Provider, Type: e.Type, Value: e.Value})
+		}
+		assert.Equal(t, row(i), r, "row %d", i)
+		i++
+	}
+	require.NoError(t, got.Err())
+	assert.Equal(t, 50, i)
+}
+
+func TestInsertDeduplicatesByToken(t *testing.T) {
+	w := newWriter(t)
+	rows := ptrs(row(1), row(2), row(3))
+	for range 3 {
+		require.NoError(t, w.Insert(t.Context(), "topic/0/10-12", rows))
+	}
+	assert.Equal(t, uint64(3), count(t, w, "SELECT count() FROM "+schema.Table))
+	// Another token inserts again; the engine collapses the copies at merge
+	// time and FINAL hides them before.
+	require.NoError(t, w.Insert(t.Context(), "topic/0/10-13", rows))
+	assert.Equal(t, uint64(6), count(t, w, "SELECT count() FROM "+schema.Table))
+	assert.Equal(t, uint64(3), count(t, w, "SELECT count() FROM "+schema.Table+" FINAL"))
+}
+
+func TestMigrateIsIdempotent(t *testing.T) {
+	w := newWriter(t)
+	applied, err := w.Migrate(t.Context())
+	require.NoError(t, err)
+	assert.Empty(t, applied)
+	got, err := w.AppliedMigrations(t.Context())
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	assert.Equal(t, "create_openai_audit_logs", got[1].Name)
+}
+
+func TestTTLBySourceTTL(t *testing.T) {
+	w := newWriter(t)
+	old, fresh, forever := row(1), row(2), row(3)
+	old.SourceTTL, old.EventTime = 1, time.Now().UTC().Add(-72*time.Hour).Truncate(time.Second)
+	fresh.SourceTTL, fresh.EventTime = 1, time.Now().UTC().Truncate(time.Second)
+	forever.SourceTTL, forever.EventTime = 0, time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)
+	require.NoError(t, w.Insert(t.Context(), "ttl", ptrs(old, fresh, forever)))
+	require.NoError(t, w.Exec(t.Context(), "OPTIMIZE TABLE "+schema.Table+" FINAL"))
+	var ids []string
+	rows, err := w.Conn().Query(t.Context(), "SELECT id FROM "+schema.Table+" ORDER BY id")
+	require.NoError(t, err)
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		require.NoError(t, rows.Scan(&id))
+		ids = append(ids, id)
+	}
+	assert.Equal(t, []string{"id-2", "id-3"}, ids)
+}
+
+func TestInsertRejectedRowsArePermanent(t *testing.T) {
+	// ALTER TABLE ADD CONSTRAINT hangs in the embedded engine: create the
+	// table with the constraint instead.
+	w := newWriterDDL(t, PoisonConstraint)
+	bad := row(1)
+	bad.EventName = "poison"
+	err := w.Insert(t.Context(), "bad", ptrs(row(0), bad))
+	require.ErrorIs(t, err, chwriter.ErrRejected)
+}
+
+func TestInsertUnreachableIsTransient(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	cfg := chwriter.DefaultConfig()
+	cfg.Protocol = chwriter.ProtocolHTTP
+	cfg.Addr = []string{addr}
+	cfg.DialTimeout = time.Second
+	w, err := chwriter.New(cfg, nil)
+	require.NoError(t, err)
+	defer w.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	err = w.Insert(ctx, "x", ptrs(row(1)))
+	require.Error(t, err)
+	assert.NotErrorIs(t, err, chwriter.ErrRejected)
+	require.Error(t, w.Ping(ctx))
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(*chwriter.Config)
+		want string
+	}{
+		{"default", func(*chwriter.Config) {}, ""},
+		{"no addr", func(c *chwriter.Config) { c.Addr = nil }, "addr"},
+		{"bad addr", func(c *chwriter.Config) { c.Addr = []string{"nohost"} }, "addr[0]"},
+		{"protocol", func(c *chwriter.Config) { c.Protocol = "grpc" }, "protocol"},
+		{"compression", func(c *chwriter.Config) { c.Compression = "snappy" }, "compression"},
+		{"database", func(c *chwriter.Config) { c.Database = "a-b" }, "database"},
+		{"cluster", func(c *chwriter.Config) { c.Cluster = "a b" }, "cluster"},
+		{"timeouts", func(c *chwriter.Config) { c.InsertTimeout = 0 }, "insert_timeout"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := chwriter.DefaultConfig()
+			tt.edit(&c)
+			err := c.Validate()
+			if tt.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorContains(t, err, tt.want)
+		})
+	}
+	assert.Error(t, chwriter.TLSConfig{CAFile: "x"}.Validate())
+	assert.Error(t, chwriter.TLSConfig{Enabled: true, CertFile: "x"}.Validate())
+}

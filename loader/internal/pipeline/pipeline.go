@@ -1,0 +1,464 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/auditpipe/auditpipe/loader/internal/batch"
+	"github.com/auditpipe/auditpipe/pkg/schema"
+)
+
+// Inserter stores rows in ClickHouse. Insert returns once the rows are
+// acknowledged; a repeated call with the same token and rows inserts
+// nothing new. Errors caused by the rows themselves wrap
+// chwriter.ErrRejected; all others are transient. It must be safe for
+// concurrent use.
+type Inserter interface {
+	Insert(ctx context.Context, token string, rows []*schema.AuditLog) error
+}
+
+// Decoder decodes a Confluent wire-format record; *schema.Decoder is one.
+// Permanent failures wrap schema.ErrMalformed, schema.ErrUnknownSchema or
+// schema.ErrIncompatibleSchema.
+type Decoder interface {
+	Decode(ctx context.Context, b []byte, l *schema.AuditLog) (int, error)
+}
+
+// entry is what the pipeline made of one consumed record.
+type entry struct {
+	row    schema.AuditLog
+	state  entryState
+	reason string // dead: the dlq_reason
+	err    string // dead: the dlq_error
+}
+
+type entryState uint8
+
+const (
+	stateRow     entryState = iota // decoded, to insert
+	statePending                   // decoding failed transiently: retried at flush
+	stateDead                      // to the dead-letter topic
+)
+
+// DLQ reasons set by the loader.
+const (
+	ReasonAvroDecode         = "avro_decode"
+	ReasonInvalidRecord      = "invalid_record"
+	ReasonClickHouseRejected = "clickhouse_rejected"
+	dlqStage                 = "loader"
+)
+
+// Pipeline moves records from the enriched topic into ClickHouse. Build it
+// with New and run it once with Run.
+type Pipeline struct {
+	cfg    Config
+	cl     *kgo.Client
+	adm    *kadm.Client
+	dec    Decoder
+	ins    Inserter
+	logger *slog.Logger
+	m      *metrics
+	now    func() time.Time
+
+	mu       sync.Mutex // guards everything below; held by the poll loop and the rebalance callbacks
+	buf      *batch.Buffer[entry]
+	lag      map[batch.TopicPartition]int64
+	paused   map[batch.TopicPartition]bool
+	attempt  int       // consecutive failed flushes
+	retryAt  time.Time // no flush before this after a failure
+	lastErr  error     // the last flush failure, nil after a success
+	closing  bool
+	assigned map[batch.TopicPartition]bool
+}
+
+// Options are the dependencies of a Pipeline.
+type Options struct {
+	// ClientOpts are the base kgo options (brokers, TLS, SASL, logging,
+	// metrics), e.g. from kafka.Config.Options. The pipeline adds the
+	// consumer-group options.
+	ClientOpts []kgo.Opt
+	Decoder    Decoder
+	Inserter   Inserter
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	// Now is the clock of the batch policy; time.Now when nil.
+	Now func() time.Time
+}
+
+// New validates cfg and builds the pipeline and its Kafka client (which
+// does not connect yet).
+func New(cfg Config, o Options) (*Pipeline, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("validating pipeline config: %w", err)
+	}
+	if o.Decoder == nil || o.Inserter == nil {
+		return nil, errors.New("creating pipeline: decoder and inserter are required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	m, err := newMetrics(o.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	p := &Pipeline{
+		cfg: cfg, dec: o.Decoder, ins: o.Inserter, logger: o.Logger.With("component", "loader.pipeline"), m: m, now: o.Now,
+		buf: batch.NewBuffer[entry](cfg.Batch, o.Now), lag: map[batch.TopicPartition]int64{}, paused: map[batch.TopicPartition]bool{}, assigned: map[batch.TopicPartition]bool{},
+	}
+	opts := append(append([]kgo.Opt(nil), o.ClientOpts...),
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.ConsumeTopics(cfg.Topic),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsAssigned(p.onAssigned),
+		kgo.OnPartitionsRevoked(p.onRevoked),
+		kgo.OnPartitionsLost(p.onLost),
+	)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("creating kafka client: %w", err)
+	}
+	p.cl = cl
+	p.adm = kadm.NewClient(cl)
+	return p, nil
+}
+
+// Client returns the pipeline's Kafka client (for readiness pings).
+func (p *Pipeline) Client() *kgo.Client { return p.cl }
+
+// Ready reports the last flush failure, or nil when the last flush
+// succeeded. Safe for concurrent use.
+func (p *Pipeline) Ready(context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.lastErr != nil {
+		return fmt.Errorf("flushing: %w", p.lastErr)
+	}
+	return nil
+}
+
+// Run consumes until ctx is done, then flushes what it holds, commits,
+// leaves the group and closes the client, within Config.DrainTimeout. It
+// returns nil after a clean stop, or the error that prevented draining
+// (the unflushed records stay uncommitted and are read again by the next
+// owner). Run must be called once.
+func (p *Pipeline) Run(ctx context.Context) error {
+	defer p.cl.Close()
+	for {
+		pollCtx, cancel := context.WithDeadline(ctx, p.pollDeadline())
+		fs := p.cl.PollRecords(pollCtx, p.room())
+		cancel()
+
+		p.mu.Lock()
+		p.handleFetches(ctx, fs)
+		if ctx.Err() != nil {
+			err := p.drain(ctx)
+			p.closing = true
+			p.mu.Unlock()
+			p.cl.AllowRebalance()
+			return err
+		}
+		if p.buf.Ready() && !p.now().Before(p.retryAt) {
+			p.flushOnce(ctx, nil)
+		}
+		p.updatePause()
+		p.mu.Unlock()
+		p.cl.AllowRebalance()
+	}
+}
+
+// pollDeadline is when the next poll must return: at the batch deadline,
+// the retry time, or within a second.
+func (p *Pipeline) pollDeadline() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.now()
+	d := now.Add(time.Second)
+	if p.lastErr != nil {
+		d = p.retryAt
+	} else if t, ok := p.buf.Deadline(); ok && t.Before(d) {
+		d = t
+	}
+	if floor := now.Add(time.Millisecond); d.Before(floor) {
+		d = floor
+	}
+	return d
+}
+
+// maxPoll bounds the records one poll returns.
+const maxPoll = 10_000
+
+// room bounds a poll to what fits in the buffer, unless partitions must
+// reach the boundary of an interrupted flush (the others are paused then).
+func (p *Pipeline) room() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.buf.Full() && len(p.buf.Held()) > 0 {
+		return maxPoll
+	}
+	return min(p.buf.Room(), maxPoll)
+}
+
+// updatePause stops fetching while the buffer is full or flushing fails,
+// and resumes once it drained. Partitions that must reach the boundary of
+// an interrupted flush keep fetching while the buffer is full, or the
+// boundary could never be reached.
+func (p *Pipeline) updatePause() {
+	want := map[batch.TopicPartition]bool{}
+	if p.lastErr != nil || p.buf.Full() {
+		held := map[batch.TopicPartition]bool{}
+		if p.lastErr == nil {
+			held = p.buf.Held()
+		}
+		for tp := range p.assigned {
+			if !held[tp] {
+				want[tp] = true
+			}
+		}
+	}
+	pause, resume := map[string][]int32{}, map[string][]int32{}
+	for tp := range want {
+		if !p.paused[tp] {
+			pause[tp.Topic] = append(pause[tp.Topic], tp.Partition)
+		}
+	}
+	for tp := range p.paused {
+		if !want[tp] {
+			resume[tp.Topic] = append(resume[tp.Topic], tp.Partition)
+		}
+	}
+	if len(pause) > 0 {
+		p.cl.PauseFetchPartitions(pause)
+	}
+	if len(resume) > 0 {
+		p.cl.ResumeFetchPartitions(resume)
+	}
+	p.paused = want
+}
+
+func (p *Pipeline) handleFetches(ctx context.Context, fs kgo.Fetches) {
+	for _, fe := range fs.Errors() {
+		if errors.Is(fe.Err, context.Canceled) || errors.Is(fe.Err, context.DeadlineExceeded) || errors.Is(fe.Err, kgo.ErrClientClosed) {
+			continue
+		}
+		p.logger.Warn("fetching", "topic", fe.Topic, "partition", fe.Partition, "error", fe.Err)
+	}
+	registryDown := false
+	fs.EachPartition(func(ftp kgo.FetchTopicPartition) {
+		if len(ftp.Records) == 0 {
+			return
+		}
+		tp := batch.TopicPartition{Topic: ftp.Topic, Partition: ftp.Partition}
+		if !p.assigned[tp] {
+			return // revoked while the fetch was buffered
+		}
+		last := ftp.Records[len(ftp.Records)-1].Offset
+		p.lag[tp] = max(0, ftp.HighWatermark-last-1)
+		for _, r := range ftp.Records {
+			var e entry
+			if registryDown {
+				e.state = statePending
+			} else if err := p.decode(ctx, r, &e); err != nil {
+				registryDown = true
+				p.logger.Warn("decoding: schema registry unavailable, retrying at flush", "error", err)
+			}
+			p.buf.Add(r, e)
+		}
+		p.m.consumed.Add(float64(len(ftp.Records)))
+	})
+	var lag int64
+	for _, l := range p.lag {
+		lag += l
+	}
+	p.m.lag.Set(float64(lag))
+	p.m.buffered.Set(float64(p.buf.Rows()))
+}
+
+// decode fills e from r. It returns an error only for transient failures
+// (e is then pending); permanent ones make e dead.
+func (p *Pipeline) decode(ctx context.Context, r *kgo.Record, e *entry) error {
+	_, err := p.dec.Decode(ctx, r.Value, &e.row)
+	switch {
+	case err == nil:
+		if verr := e.row.Validate(); verr != nil {
+			*e = entry{state: stateDead, reason: ReasonInvalidRecord, err: verr.Error()}
+			return nil
+		}
+		e.state = stateRow
+		return nil
+	case errors.Is(err, schema.ErrMalformed), errors.Is(err, schema.ErrUnknownSchema), errors.Is(err, schema.ErrIncompatibleSchema):
+		*e = entry{state: stateDead, reason: ReasonAvroDecode, err: err.Error()}
+		return nil
+	}
+	*e = entry{state: statePending}
+	return err
+}
+
+// backoff returns the wait before retry attempt n (1-based): exponential
+// from RetryBackoff to RetryBackoffMax, with jitter in [50%, 100%].
+func (p *Pipeline) backoff(n int) time.Duration {
+	d := p.cfg.RetryBackoff
+	for i := 1; i < n && d < p.cfg.RetryBackoffMax; i++ {
+		d *= 2
+	}
+	d = min(d, p.cfg.RetryBackoffMax)
+	return d/2 + rand.N(d/2+1) //nolint:gosec // jitter needs no cryptographic randomness
+}
+
+// flushOnce makes one attempt to flush the ready parts (of only, when
+// non-nil) and records the outcome for backoff and readiness. It reports
+// whether everything it attempted was flushed.
+func (p *Pipeline) flushOnce(ctx context.Context, only map[batch.TopicPartition]bool) bool {
+	err := p.flush(ctx, only)
+	p.m.buffered.Set(float64(p.buf.Rows()))
+	if err == nil {
+		if p.lastErr != nil {
+			p.logger.Info("flushing works again", "after_attempts", p.attempt)
+		}
+		p.attempt, p.lastErr, p.retryAt = 0, nil, time.Time{}
+		return true
+	}
+	p.attempt++
+	p.lastErr = err
+	wait := p.backoff(p.attempt)
+	p.retryAt = p.now().Add(wait)
+	p.m.retries.Inc()
+	p.logger.Warn("flushing failed: retrying", "attempt", p.attempt, "retry_in", wait, "error", err)
+	return false
+}
+
+// drain flushes everything flushable until it is done or DrainTimeout
+// passes. Partitions still waiting for an interrupted flush's boundary
+// are left uncommitted, so their next owner repeats that range.
+func (p *Pipeline) drain(ctx context.Context) error {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.DrainTimeout)
+	defer cancel()
+	for p.flushable(nil) {
+		if p.flushOnce(dctx, nil) {
+			continue
+		}
+		select {
+		case <-dctx.Done():
+			return fmt.Errorf("draining: %d records left unflushed (they stay uncommitted): %w", p.buf.Rows(), p.lastErr)
+		case <-time.After(time.Until(p.retryAt)):
+		}
+	}
+	return nil
+}
+
+func (p *Pipeline) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for t, ps := range assigned {
+		for _, part := range ps {
+			p.assigned[batch.TopicPartition{Topic: t, Partition: part}] = true
+		}
+	}
+	// Repeat the range of a flush that was interrupted (its intent is in
+	// the committed offset's metadata) so the retried insert carries the
+	// same deduplication token.
+	offs, err := p.adm.FetchOffsets(ctx, p.cfg.Group)
+	if err != nil {
+		p.logger.Warn("reading committed offsets for flush intents: replays fall back to the table engine's dedup", "error", err)
+		return
+	}
+	for t, ps := range assigned {
+		for _, part := range ps {
+			o, ok := offs.Lookup(t, part)
+			if !ok || o.Err != nil {
+				continue
+			}
+			if last, ok := parseIntent(o.Metadata); ok && last >= o.At {
+				tp := batch.TopicPartition{Topic: t, Partition: part}
+				p.buf.SetBoundary(tp, last)
+				p.logger.Info("repeating an interrupted flush", "partition", tp.String(), "from", o.At, "to", last)
+			}
+		}
+	}
+}
+
+func (p *Pipeline) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	tps := toTPs(revoked)
+	if !p.closing {
+		only := make(map[batch.TopicPartition]bool, len(tps))
+		for _, tp := range tps {
+			only[tp] = true
+		}
+		rctx, cancel := context.WithTimeout(ctx, p.cfg.RevokeTimeout)
+		for p.flushable(only) && rctx.Err() == nil {
+			if p.flushOnce(rctx, only) {
+				continue
+			}
+			select {
+			case <-rctx.Done():
+			case <-time.After(time.Until(p.retryAt)):
+			}
+		}
+		cancel()
+		if p.flushable(only) {
+			p.logger.Warn("partitions revoked with unflushed records: the next owner reads them again", "error", p.lastErr)
+		}
+	}
+	p.forget(tps)
+}
+
+func (p *Pipeline) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	tps := toTPs(lost)
+	p.logger.Warn("partitions lost: dropping their buffered records, the next owner reads them again", "partitions", len(tps))
+	p.forget(tps)
+}
+
+func (p *Pipeline) forget(tps []batch.TopicPartition) {
+	p.buf.Drop(tps...)
+	resume := map[string][]int32{}
+	for _, tp := range tps {
+		delete(p.lag, tp)
+		delete(p.assigned, tp)
+		if p.paused[tp] {
+			resume[tp.Topic] = append(resume[tp.Topic], tp.Partition)
+			delete(p.paused, tp)
+		}
+	}
+	if len(resume) > 0 {
+		// A partition assigned again later must not stay paused.
+		p.cl.ResumeFetchPartitions(resume)
+	}
+	if p.buf.Rows() == 0 {
+		p.lastErr = nil
+	}
+	p.m.buffered.Set(float64(p.buf.Rows()))
+}
+
+// flushable reports whether the buffer holds parts ready to flush (of
+// only, when non-nil), age aside.
+func (p *Pipeline) flushable(only map[batch.TopicPartition]bool) bool {
+	return len(p.buf.Parts(false, only)) > 0
+}
+
+func toTPs(m map[string][]int32) []batch.TopicPartition {
+	var out []batch.TopicPartition
+	for t, ps := range m {
+		for _, p := range ps {
+			out = append(out, batch.TopicPartition{Topic: t, Partition: p})
+		}
+	}
+	return out
+}
