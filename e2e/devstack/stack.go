@@ -114,7 +114,7 @@ func (s *Stack) Env(name string) []string {
 		}
 	case "loader":
 		env = append(env,
-			prefix+"REGISTRY__URL="+inf.RegistryURL,
+			prefix+"REGISTRY__URLS="+inf.RegistryURL,
 			prefix+"CLICKHOUSE__ADDR="+strings.TrimPrefix(inf.ClickHouse, "http://"),
 			prefix+"CLICKHOUSE__PROTOCOL=http",
 		)
