@@ -208,7 +208,7 @@ func expected(t *testing.T, e openaisim.Event) map[string]any {
 		"workspaceID": e2eWorkspace,
 		"sourceTTL":   float64(e2eTTLDays),
 		"eventType":   family(ev.Type),
-		"readOnly":    strings.HasPrefix(ev.Type, "login.") || strings.HasPrefix(ev.Type, "logout."),
+		"readOnly":    readOnly(ev.Type),
 		"dstIP":       "", "dstCity": "", "dstISP": "", "dstASOrganization": "", "dstASCountryCode": "",
 		"dstASNumber": float64(0), "dstLatitude": float64(0), "dstLongitude": float64(0),
 		"dstConnectionType": "", "dstUserType": "",
@@ -258,6 +258,18 @@ func expected(t *testing.T, e openaisim.Event) map[string]any {
 		exp[k] = v
 	}
 	return exp
+}
+
+// readOnly is the documented list (docs/enricher.md): events that change
+// nothing.
+func readOnly(typ string) bool {
+	switch {
+	case strings.HasPrefix(typ, "login."), strings.HasPrefix(typ, "logout."):
+		return true
+	}
+	action := typ[strings.LastIndexByte(typ, '.')+1:]
+	return action == "looked_up" || action == "viewed" || action == "listed" || action == "read" ||
+		typ == "tenant.principal_authentication_policy.resolved"
 }
 
 // family is the documented eventType rule: the type without its final

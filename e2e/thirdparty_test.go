@@ -108,7 +108,13 @@ func thirdPartyReader(t *testing.T, p *pipeline) {
 	}()
 	want := len(p.sim.GroundTruth())
 	p.waitCount("SELECT uniqExact(eventID) FROM thirdparty", want, 2*time.Minute)
+	// Maps compare element by element in order, and a Go map has none:
+	// compare them sorted.
 	same := p.mustQuery(`SELECT count() FROM thirdparty AS a INNER JOIN (SELECT * FROM openai_audit_logs FINAL) AS b USING (eventID)
-		WHERE a.id = b.id AND a.rawLog = b.rawLog AND toDateTime(a.eventTime) = b.eventTime AND toDateTime(a.receivedAt) = b.receivedAt AND a.srcCity = b.srcCity AND a.actor = b.actor AND a.enrichments = b.enrichments`)
+		WHERE a.id = b.id AND a.rawLog = b.rawLog AND toDateTime(a.eventTime) = b.eventTime AND toDateTime(a.receivedAt) = b.receivedAt
+		AND a.srcCity = b.srcCity AND a.srcASNumber = b.srcASNumber AND a.srcLatitude = b.srcLatitude AND a.readOnly = b.readOnly
+		AND a.resources = b.resources AND mapSort(a.actor) = mapSort(b.actor) AND mapSort(a.tags) = mapSort(b.tags)
+		AND arrayMap(e -> (mapSort(e.data), e.name, e.provider, e.type, e.value), a.enrichments)
+		  = arrayMap(e -> (mapSort(e.data), e.name, e.provider, e.type, e.value), b.enrichments)`)
 	require.Equal(t, fmt.Sprint(p.mustQuery("SELECT count() FROM thirdparty")), same, "the third-party reader sees the same records the loader loaded")
 }
