@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -166,17 +167,36 @@ func samePolicy(a, b string) bool {
 // DescribeTopic returns what the cluster reports about topic. It returns an
 // error wrapping kerr.UnknownTopicOrPartition when the topic does not exist.
 // Configs is nil when the client may not describe them.
+//
+// A topic created a moment ago may not be in every broker's metadata yet
+// (Apache Kafka propagates it asynchronously), so a missing topic is asked
+// for again for up to TopicVisibleTimeout before it counts as missing.
 func DescribeTopic(ctx context.Context, adm *kadm.Client, topic string) (TopicDescription, error) {
-	ds, _, err := describeTopics(ctx, adm, topic)
-	if err != nil {
-		return TopicDescription{}, err
+	deadline := time.Now().Add(TopicVisibleTimeout)
+	wait := 50 * time.Millisecond
+	for {
+		ds, _, err := describeTopics(ctx, adm, topic)
+		if err != nil {
+			return TopicDescription{}, err
+		}
+		if d, ok := ds[topic]; ok {
+			return d, nil
+		}
+		if time.Now().Add(wait).After(deadline) {
+			return TopicDescription{}, fmt.Errorf("describing topic %q: %w", topic, kerr.UnknownTopicOrPartition)
+		}
+		select {
+		case <-ctx.Done():
+			return TopicDescription{}, fmt.Errorf("describing topic %q: %w", topic, ctx.Err())
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
 	}
-	d, ok := ds[topic]
-	if !ok {
-		return TopicDescription{}, fmt.Errorf("describing topic %q: %w", topic, kerr.UnknownTopicOrPartition)
-	}
-	return d, nil
 }
+
+// TopicVisibleTimeout bounds how long DescribeTopic waits for a topic to
+// appear in the cluster's metadata.
+const TopicVisibleTimeout = 10 * time.Second
 
 // describeTopics returns the existing topics among names with their
 // configs, and the number of brokers.
