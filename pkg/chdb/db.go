@@ -63,7 +63,8 @@ type DB struct {
 
 // Open loads the library (once per process), disables the engine's signal
 // handlers while keeping Go's, and opens PoolSize connections on opts.Path,
-// each with the signal-based query profiler turned off. It fails with
+// each with the signal-based query profiler turned off and async_insert=0
+// (a ClickHouse server's default; chdb's is 1). It fails with
 // [ErrOtherPath] if another DB is open on a different directory and with
 // [ErrLibraryNotFound] if the library is missing.
 func Open(opts Options) (*DB, error) {
@@ -126,6 +127,12 @@ func Open(opts Options) (*DB, error) {
 	return db, nil
 }
 
+// connSettings is applied on every new connection: the signal-based query
+// profiler off, and synchronous inserts as on a ClickHouse server (chdb
+// defaults to async_insert=1, which routes every INSERT through the
+// asynchronous-insert queue).
+const connSettings = "SET query_profiler_real_time_period_ns = 0, query_profiler_cpu_time_period_ns = 0, async_insert = 0"
+
 func (db *DB) connect(id int) (*Conn, error) {
 	argv, keep := cStrings([]string{"clickhouse", "--path=" + db.path})
 	snap := saveSignals()
@@ -136,9 +143,9 @@ func (db *DB) connect(id int) (*Conn, error) {
 		return nil, fmt.Errorf("connecting to engine on %s: chdb_connect failed", db.path)
 	}
 	c := &Conn{db: db, id: id, ptr: ptr, handle: *ptr}
-	if err := c.Exec("SET query_profiler_real_time_period_ns = 0, query_profiler_cpu_time_period_ns = 0"); err != nil {
+	if err := c.Exec(connSettings); err != nil {
 		db.lib.closeConn(ptr)
-		return nil, fmt.Errorf("disabling query profiler: %w", err)
+		return nil, fmt.Errorf("applying connection settings: %w", err)
 	}
 	return c, nil
 }

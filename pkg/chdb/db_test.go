@@ -44,8 +44,8 @@ func TestQuery(t *testing.T) {
 	db := openTest(t, t.TempDir(), 2)
 	assert.Equal(t, "2\n", query(t, db, "SELECT 1+1"))
 	assert.Equal(t, "26.7.3", db.Version())
-	assert.Equal(t, "0\t0\n", query(t, db,
-		"SELECT getSetting('query_profiler_real_time_period_ns'), getSetting('query_profiler_cpu_time_period_ns')"))
+	assert.Equal(t, "0\t0\t0\n", query(t, db,
+		"SELECT getSetting('query_profiler_real_time_period_ns'), getSetting('query_profiler_cpu_time_period_ns'), toUInt8(getSetting('async_insert'))"))
 
 	c, err := db.Acquire(context.Background())
 	require.NoError(t, err)

@@ -15,7 +15,8 @@
 //   - the engine installs its own handlers for SIGSEGV, SIGABRT and friends on
 //     connect, after which even a recovered Go panic hangs the process. Open
 //     disables them and restores Go's handlers around every connect;
-//   - the query profiler (signal based) is turned off on every connection;
+//   - the query profiler (signal based) is turned off on every connection,
+//     and async_insert is set to 0 (chdb defaults to 1; a ClickHouse server to 0);
 //   - binary data inlined after FORMAT is silently cut at the first "\n\n"
 //     byte pair, so binary inserts go through the streaming-insert API
 //     ([Conn.Insert]).
