@@ -105,6 +105,7 @@ func (c Config) options(logger *slog.Logger, reg prometheus.Registerer, componen
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerBatchCompression(codecs...),
 		kgo.ProducerLinger(c.Linger),
+		kgo.FetchMaxWait(c.FetchMaxWait),
 		kgo.MaxBufferedRecords(c.MaxBufferedRecords),
 		kgo.MaxBufferedBytes(c.MaxBufferedBytes),
 	}

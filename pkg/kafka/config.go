@@ -54,6 +54,12 @@ type Config struct {
 	MetadataMinAge time.Duration `koanf:"metadata_min_age"`
 	// Linger is how long a partition's batch waits for more records.
 	Linger time.Duration `koanf:"linger"`
+	// FetchMaxWait bounds how long a broker holds a fetch that has no data
+	// yet. Records produced in a transaction become readable for
+	// read_committed consumers only when it commits, and a broker may not
+	// wake a waiting fetch then (kfake does not), so this is the worst-case
+	// extra delay per hop; kgo's default is 5s.
+	FetchMaxWait time.Duration `koanf:"fetch_max_wait"`
 	// MaxBufferedRecords bounds the records a producer holds in memory;
 	// Produce blocks once it is reached (backpressure).
 	MaxBufferedRecords int `koanf:"max_buffered_records"`
@@ -108,6 +114,7 @@ func DefaultConfig() Config {
 		MetadataMaxAge:         5 * time.Minute,
 		MetadataMinAge:         5 * time.Second,
 		Linger:                 10 * time.Millisecond,
+		FetchMaxWait:           500 * time.Millisecond,
 		MaxBufferedRecords:     10_000,
 		MaxBufferedBytes:       64 << 20,
 	}
@@ -147,6 +154,9 @@ func (c Config) Validate() error {
 	}
 	if c.MetadataMinAge > 0 && c.MetadataMaxAge > 0 && c.MetadataMinAge > c.MetadataMaxAge {
 		errs = append(errs, fmt.Errorf("metadata_min_age: must not exceed metadata_max_age (%s), got %s", c.MetadataMaxAge, c.MetadataMinAge))
+	}
+	if c.FetchMaxWait <= 0 {
+		errs = append(errs, fmt.Errorf("fetch_max_wait: must be positive, got %s", c.FetchMaxWait))
 	}
 	if c.Linger < 0 {
 		errs = append(errs, fmt.Errorf("linger: must not be negative, got %s", c.Linger))
