@@ -100,11 +100,11 @@ func Run(ctx context.Context, cfg Config, s service.Settings) error {
 
 	// The reflection-free encoder writes the same bytes as the Serde; it is
 	// used only when the embedded schema has the layout it knows.
-	encode := serde.Encode
+	encode := func(l *schema.AuditLog) ([]byte, error) { return serde.Encode(*l) }
 	if enc, err := avroenc.New(schemaID); err != nil {
 		logger.Warn("using the generic avro encoder", slog.Any("error", err))
 	} else {
-		encode = enc.Encode
+		encode = enc.EncodeLog
 	}
 
 	base, err := cfg.Kafka.Options(logger, reg, "enricher")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/hamba/avro/v2"
 
@@ -83,7 +84,13 @@ func Check(sch avro.Schema) error {
 }
 
 // Encoder writes AuditLog values with a fixed schema id.
-type Encoder struct{ id uint32 }
+type Encoder struct {
+	id uint32
+	// scratch holds encoding buffers (*[]byte): a record is encoded into
+	// one and copied out at its exact size, so a record costs one
+	// allocation.
+	scratch sync.Pool
+}
 
 // New returns an Encoder for the registry schema id, after checking the
 // embedded contract schema's layout.
@@ -105,21 +112,37 @@ func New(id int) (*Encoder, error) {
 // or *schema.AuditLog, after AuditLog.Validate (same contract as the
 // registry Serde's Encode). It is safe for concurrent use.
 func (e *Encoder) Encode(v any) ([]byte, error) {
-	var l *schema.AuditLog
 	switch x := v.(type) {
 	case schema.AuditLog:
-		l = &x
+		return e.EncodeLog(&x)
 	case *schema.AuditLog:
-		l = x
-	default:
-		return nil, fmt.Errorf("encoding %T: want schema.AuditLog", v)
+		return e.EncodeLog(x)
 	}
+	return nil, fmt.Errorf("encoding %T: want schema.AuditLog", v)
+}
+
+// maxScratch bounds the buffers kept in the pool.
+const maxScratch = 256 << 10
+
+// EncodeLog is Encode without the interface conversion: l is read, not
+// retained. It is safe for concurrent use.
+func (e *Encoder) EncodeLog(l *schema.AuditLog) ([]byte, error) {
 	if err := l.Validate(); err != nil {
 		return nil, err
 	}
-	b := make([]byte, 5, 5+len(l.RawLog)+1024)
+	bp, _ := e.scratch.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	b := append((*bp)[:0], 0, 0, 0, 0, 0)
 	binary.BigEndian.PutUint32(b[1:], e.id)
-	return AppendBody(b, l), nil
+	b = AppendBody(b, l)
+	out := append([]byte(nil), b...) // not zeroed first, unlike make
+	if cap(b) <= maxScratch {
+		*bp = b
+		e.scratch.Put(bp)
+	}
+	return out, nil
 }
 
 // AppendBody appends the Avro binary body of l (no header, no validation).

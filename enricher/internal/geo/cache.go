@@ -19,7 +19,7 @@ type cache struct {
 type cacheEntry struct {
 	addr  netip.Addr
 	epoch uint64
-	info  Info
+	info  *Info // never modified once stored
 }
 
 func newCache(size int) *cache {
@@ -29,22 +29,25 @@ func newCache(size int) *cache {
 	return &cache{max: size, ll: list.New(), items: make(map[netip.Addr]*list.Element, size)}
 }
 
-func (c *cache) get(a netip.Addr, epoch uint64) (Info, bool) {
+// get returns the entry of a computed under epoch; the Info is shared:
+// never modify it.
+func (c *cache) get(a netip.Addr, epoch uint64) (*Info, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el, ok := c.items[a]
 	if !ok {
-		return Info{}, false
+		return nil, false
 	}
 	e := el.Value.(*cacheEntry)
 	if e.epoch != epoch {
-		return Info{}, false
+		return nil, false
 	}
 	c.ll.MoveToFront(el)
 	return e.info, true
 }
 
-func (c *cache) put(a netip.Addr, epoch uint64, info Info) {
+// put stores info (which must not be modified afterwards) for a.
+func (c *cache) put(a netip.Addr, epoch uint64, info *Info) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.items[a]; ok {

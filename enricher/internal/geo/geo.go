@@ -117,6 +117,7 @@ type Enricher struct {
 	logger *slog.Logger
 	dbs    []*database
 	cache  *cache
+	none   Info // the Info of an address nothing is known about
 	epoch  atomic.Uint64
 	now    func() time.Time
 
@@ -371,8 +372,14 @@ func (e *Enricher) closeAll() {
 // Lookup returns what the loaded databases know about addr, through the
 // cache.
 func (e *Enricher) Lookup(addr netip.Addr) Info {
+	return *e.lookupShared(addr)
+}
+
+// lookupShared is Lookup without a copy: the result may be shared with
+// the cache and other callers, so it must never be modified.
+func (e *Enricher) lookupShared(addr netip.Addr) *Info {
 	if !addr.IsValid() || len(e.dbs) == 0 {
-		return Info{}
+		return &e.none
 	}
 	addr = addr.Unmap()
 	epoch := e.epoch.Load()
@@ -386,9 +393,9 @@ func (e *Enricher) Lookup(addr netip.Addr) Info {
 	info := e.lookup(addr)
 	info.build(addr.String())
 	if e.cache != nil {
-		e.cache.put(addr, epoch, info)
+		e.cache.put(addr, epoch, &info)
 	}
-	return info
+	return &info
 }
 
 func (e *Enricher) hit(k Kind, ok bool) {
@@ -533,8 +540,8 @@ func (e *Enricher) Apply(l *schema.AuditLog, addr netip.Addr, details normalize.
 		return
 	}
 	addr = addr.Unmap()
-	info := e.Lookup(addr)
-	if l.Enrichments == nil {
+	info := e.lookupShared(addr)
+	if cap(l.Enrichments) == 0 {
 		l.Enrichments = make([]schema.Enrichment, 0, 5)
 	}
 

@@ -24,3 +24,20 @@ func BenchmarkNormalize(b *testing.B) {
 		i++
 	}
 }
+
+// BenchmarkNormalizeShared measures NormalizeShared reusing one Result,
+// as the pipeline's Processor does (ns/op is per event).
+func BenchmarkNormalizeShared(b *testing.B) {
+	sim, err := openaisim.New(openaisim.Config{Seed: 5}, nil)
+	require.NoError(b, err)
+	evs := sim.Generate(1024)
+	var r normalize.Result
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if err := normalize.NormalizeShared(&r, evs[i%len(evs)].Raw, testMeta); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}

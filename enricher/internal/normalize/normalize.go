@@ -1,7 +1,6 @@
 package normalize
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -15,6 +14,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/auditpipe/auditpipe/pkg/schema"
 )
@@ -162,18 +162,19 @@ type Result struct {
 	SrcIP netip.Addr
 	// Details is OpenAI's own geo data for SrcIP.
 	Details IPDetails
+
+	// p is NormalizeTo's parser, kept for the next call.
+	p *parser
 }
 
 // RecordID is the deterministic id column: the lowercase hex of the first
 // 16 bytes of SHA-256(sourceID + "/" + eventID). A replay of the same
 // event from the same source yields the same id.
 func RecordID(sourceID, eventID string) string {
-	h := sha256.New()
-	h.Write([]byte(sourceID))
-	h.Write([]byte{'/'})
-	h.Write([]byte(eventID))
-	var sum [sha256.Size]byte
-	return hex.EncodeToString(h.Sum(sum[:0])[:16])
+	var buf [256]byte
+	in := append(append(append(buf[:0], sourceID...), '/'), eventID...)
+	sum := sha256.Sum256(in)
+	return hex.EncodeToString(sum[:16])
 }
 
 // event holds the spans of the top-level members Normalize reads.
@@ -189,60 +190,110 @@ type event struct {
 // parsed in one validating pass; raw is not retained except as the rawLog
 // string copy.
 func Normalize(raw []byte, meta Meta) (Result, error) {
+	var r Result
+	if err := NormalizeTo(&r, raw, meta); err != nil {
+		return Result{}, err
+	}
+	r.p = nil
+	return r, nil
+}
+
+// NormalizeTo is Normalize writing into dst, whose maps and slices (from
+// an earlier call) are cleared and reused, so that a caller recycling
+// Results allocates less. dst must not be in use elsewhere: the Result of
+// the earlier call is overwritten. On error dst holds no useful value.
+func NormalizeTo(dst *Result, raw []byte, meta Meta) error {
+	return normalizeTo(dst, raw, meta, false)
+}
+
+// NormalizeShared is NormalizeTo without copying raw: dst.Log.RawLog and
+// the strings read from the event share raw's memory, so raw must not be
+// modified while dst (or any string taken from it) is in use. It saves a
+// copy of every event when the caller keeps raw unchanged anyway.
+func NormalizeShared(dst *Result, raw []byte, meta Meta) error {
+	return normalizeTo(dst, raw, meta, true)
+}
+
+func normalizeTo(dst *Result, raw []byte, meta Meta, share bool) error {
+	actor, tags, res, enr := dst.Log.Actor, dst.Log.Tags, dst.Log.Resources[:0], dst.Log.Enrichments[:0]
+	clear(actor)
+	p := dst.p
+	if p == nil {
+		p = new(parser)
+	}
+	*dst = Result{p: p}
+	if err := normalize(dst, p, raw, share, meta, actor, res); err != nil {
+		return err
+	}
+	l := &dst.Log
+	if l.Actor == nil {
+		if actor == nil {
+			actor = map[string]string{}
+		}
+		l.Actor = actor
+	}
+	if tags != nil {
+		clear(tags)
+	} else {
+		tags = make(map[string]string, len(meta.Tags)+2)
+	}
+	maps.Copy(tags, meta.Tags)
+	typ := l.EventName
+	tags["category"] = Category(typ)
+	if a := Action(typ); a != "" {
+		tags["action"] = a
+	}
+	l.Tags = tags
+	if enr == nil {
+		enr = []schema.Enrichment{}
+	}
+	l.Enrichments = enr
+	return nil
+}
+
+// normalize fills r (zero) but for tags and enrichments with p, reusing
+// p's buffers, actor (empty, may be nil) and res (empty, may be nil).
+// With share, rawLog is raw's memory rather than a copy.
+func normalize(r *Result, p *parser, raw []byte, share bool, meta Meta, actor map[string]string, res []string) error {
 	if len(raw) > MaxEventBytes {
-		return Result{}, fail(ReasonTooLarge, "event is %d bytes, limit %d", len(raw), MaxEventBytes)
+		return fail(ReasonTooLarge, "event is %d bytes, limit %d", len(raw), MaxEventBytes)
 	}
 	if !utf8.Valid(raw) {
-		return Result{}, fail(ReasonInvalidUTF8, "event is not valid UTF-8")
+		return fail(ReasonInvalidUTF8, "event is not valid UTF-8")
 	}
 	start := skipWS(raw, 0)
 	if start >= len(raw) || raw[start] != '{' {
-		return Result{}, fail(ReasonInvalidJSON, "event is not a JSON object")
+		return fail(ReasonInvalidJSON, "event is not a JSON object")
 	}
-	var ev event
-	var objs [2]member
-	ev.objects = objs[:0]
-	end, err := scanObject(raw, start, 1, func(m member) error {
-		switch string(m.keyBytes()) {
-		case "id":
-			ev.id = m
-		case "type":
-			ev.typ = m
-		case "effective_at":
-			ev.effectiveAt = m
-		case "project":
-			ev.project = m
-		case "actor":
-			ev.actor = m
-		default:
-			if m.kind == kindObject {
-				ev.objects = append(ev.objects, m)
-			}
-		}
-		return nil
-	})
+	l := &r.Log
+	if share {
+		l.RawLog = unsafe.String(unsafe.SliceData(raw), len(raw))
+	} else {
+		l.RawLog = string(raw)
+	}
+	*p = parser{d: doc{raw: raw, s: l.RawLog}, payStart: -1,
+		ev: event{objects: p.ev.objects[:0]}, direct: p.direct[:0], walked: p.walked[:0]}
+	d := &p.d
+	end, err := p.scanObject(raw, start, 1, ctx{k: ctxTop})
 	if err == nil && skipWS(raw, end) != len(raw) {
 		err = syntaxErr(end, "data after the object")
 	}
 	if err != nil {
-		return Result{}, fail(ReasonInvalidJSON, "decoding event: %v", err)
+		return fail(ReasonInvalidJSON, "decoding event: %v", err)
 	}
+	ev := &p.ev
 
-	var r Result
-	l := &r.Log
-	l.RawLog = string(raw)
-	d := &doc{raw: raw, s: l.RawLog}
 	eventID, err := requiredString(d, ev.id, "id")
 	if err != nil {
-		return Result{}, err
+		return err
 	}
 	typ, err := requiredString(d, ev.typ, "type")
 	if err != nil {
-		return Result{}, err
+		return err
 	}
 	eff, err := effectiveAt(ev.effectiveAt)
 	if err != nil {
-		return Result{}, err
+		return err
 	}
 
 	l.WorkspaceID = meta.WorkspaceID
@@ -258,18 +309,25 @@ func Normalize(raw []byte, meta Meta) (Result, error) {
 	l.ReadOnly = ReadOnly(typ)
 	l.ServiceName = ServiceName
 
-	if err := parseProject(d, l, ev.project); err != nil {
-		return Result{}, err
+	if ok, err := object(ev.project, "project"); err != nil {
+		return err
+	} else if ok {
+		if p.projErr != nil {
+			return p.projErr
+		}
+		l.ProjectID, l.ProjectName = p.projID, p.projName
 	}
-	if err := parseActor(d, &r, ev.actor); err != nil {
-		return Result{}, err
-	}
-	if l.Actor == nil {
-		l.Actor = map[string]string{}
+	if ok, err := object(ev.actor, "actor"); err != nil {
+		return err
+	} else if ok {
+		if err := setActor(r, &p.actor, actor); err != nil {
+			return err
+		}
 	}
 
 	// The payload is the member named after the type (the last one, as
-	// encoding/json would pick).
+	// encoding/json would pick). It was read during the scan unless it came
+	// before the type.
 	var payload []byte
 	for i := len(ev.objects) - 1; i >= 0; i-- {
 		if m := ev.objects[i]; m.is(typ) {
@@ -277,16 +335,73 @@ func Normalize(raw []byte, meta Meta) (Result, error) {
 			break
 		}
 	}
-	l.Resources = resources(d, payload, l.ProjectID)
-
-	l.Tags = make(map[string]string, len(meta.Tags)+2)
-	maps.Copy(l.Tags, meta.Tags)
-	l.Tags["category"] = Category(typ)
-	if a := Action(typ); a != "" {
-		l.Tags["action"] = a
+	if payload != nil {
+		if at := cap(raw) - cap(payload); at != p.payStart {
+			p.direct, p.walked = p.direct[:0], p.walked[:0]
+			if _, err := p.scanObject(raw, at, 1, ctx{k: ctxPayload}); err != nil {
+				return fail(ReasonInvalidJSON, "decoding event: %v", err) // validated already
+			}
+		}
+	} else {
+		p.direct, p.walked = nil, nil
 	}
-	l.Enrichments = []schema.Enrichment{}
-	return r, nil
+	l.Resources = resources(p.direct, l.ProjectID, p.walked, res)
+	return nil
+}
+
+// setActor fills r's actor columns from a (read from an actor object),
+// putting the actor map into am (empty, may be nil).
+func setActor(r *Result, a *actorState, am map[string]string) error {
+	if a.err != nil {
+		return a.err
+	}
+	l := &r.Log
+	l.ActorType, l.APIKeyID, l.APIKeyType, l.ServiceAccountID = a.typ, a.apiKeyID, a.apiKeyType, a.serviceAccount
+	if a.ip != "" {
+		ip := strings.TrimSpace(a.ip)
+		addr, err := netip.ParseAddr(ip)
+		if err != nil || addr.Zone() != "" {
+			return fail(ReasonInvalidIP, "actor.session.ip_address %.64q is not an IP address", a.ip)
+		}
+		r.SrcIP = addr.Unmap()
+		// Most addresses arrive in canonical form: keep the string then.
+		var buf [64]byte
+		if canon := r.SrcIP.AppendTo(buf[:0]); string(canon) == ip {
+			l.ActorIP = ip
+		} else {
+			l.ActorIP = string(canon)
+		}
+		l.SrcIP = l.ActorIP
+	}
+	l.ActorUserID, l.ActorUserEmail = a.sessUserID, a.sessEmail
+	if l.ActorUserID == "" && l.ActorUserEmail == "" {
+		l.ActorUserID, l.ActorUserEmail = a.keyUserID, a.keyEmail
+	}
+	if a.hasDetails {
+		r.Details = details(a)
+	}
+
+	entries := [...]struct{ k, v string }{
+		{"type", l.ActorType}, {"user_id", l.ActorUserID}, {"user_email", l.ActorUserEmail}, {"ip", l.ActorIP},
+		{"user_agent", a.userAgent}, {"ja3", a.ja3}, {"ja4", a.ja4}, {"api_key_id", l.APIKeyID},
+		{"api_key_type", l.APIKeyType}, {"service_account_id", l.ServiceAccountID},
+	}
+	if am == nil {
+		n := 0
+		for _, e := range entries {
+			if e.v != "" {
+				n++
+			}
+		}
+		am = make(map[string]string, n)
+	}
+	for _, e := range entries {
+		if e.v != "" {
+			am[e.k] = e.v
+		}
+	}
+	l.Actor = am
+	return nil
 }
 
 func requiredString(d *doc, m member, key string) (string, error) {
@@ -354,155 +469,6 @@ func optString(d *doc, m member, path string, dst *string) error {
 	return fail(ReasonWrongType, "field %q: want a string, got %s", path+"."+m.name(), m.kind)
 }
 
-func parseProject(d *doc, l *schema.AuditLog, m member) error {
-	if ok, err := object(m, "project"); !ok {
-		return err
-	}
-	return eachMember(m.val, func(f member) error {
-		switch string(f.keyBytes()) {
-		case "id":
-			return optString(d, f, "project", &l.ProjectID)
-		case "name":
-			return optString(d, f, "project", &l.ProjectName)
-		}
-		return nil
-	})
-}
-
-func parseUser(d *doc, m member, path string, id, email *string) error {
-	if ok, err := object(m, path); !ok {
-		return err
-	}
-	return eachMember(m.val, func(f member) error {
-		switch string(f.keyBytes()) {
-		case "id":
-			return optString(d, f, path, id)
-		case "email":
-			return optString(d, f, path, email)
-		}
-		return nil
-	})
-}
-
-// actorFields are the actor's fields that have no column of their own.
-type actorFields struct {
-	ip, userAgent, ja3, ja4                    string
-	sessUserID, sessEmail, keyUserID, keyEmail string
-	details                                    []byte
-}
-
-func parseSession(d *doc, m member, a *actorFields) error {
-	const path = "actor.session"
-	if ok, err := object(m, path); !ok {
-		return err
-	}
-	return eachMember(m.val, func(f member) error {
-		switch string(f.keyBytes()) {
-		case "ip_address":
-			return optString(d, f, path, &a.ip)
-		case "user_agent":
-			return optString(d, f, path, &a.userAgent)
-		case "ja3":
-			return optString(d, f, path, &a.ja3)
-		case "ja4":
-			return optString(d, f, path, &a.ja4)
-		case "user":
-			return parseUser(d, f, path+".user", &a.sessUserID, &a.sessEmail)
-		case "ip_address_details":
-			if f.kind == kindObject { // parsed leniently: anything else is ignored
-				a.details = f.val
-			}
-		}
-		return nil
-	})
-}
-
-func parseAPIKey(d *doc, m member, l *schema.AuditLog, a *actorFields) error {
-	const path = "actor.api_key"
-	if ok, err := object(m, path); !ok {
-		return err
-	}
-	return eachMember(m.val, func(f member) error {
-		switch string(f.keyBytes()) {
-		case "id":
-			return optString(d, f, path, &l.APIKeyID)
-		case "type":
-			return optString(d, f, path, &l.APIKeyType)
-		case "user":
-			return parseUser(d, f, path+".user", &a.keyUserID, &a.keyEmail)
-		case "service_account":
-			const sp = path + ".service_account"
-			if ok, err := object(f, sp); !ok {
-				return err
-			}
-			return eachMember(f.val, func(g member) error {
-				if g.is("id") {
-					return optString(d, g, sp, &l.ServiceAccountID)
-				}
-				return nil
-			})
-		}
-		return nil
-	})
-}
-
-func parseActor(d *doc, r *Result, m member) error {
-	if ok, err := object(m, "actor"); !ok {
-		return err
-	}
-	l := &r.Log
-	var a actorFields
-	err := eachMember(m.val, func(f member) error {
-		switch string(f.keyBytes()) {
-		case "type":
-			return optString(d, f, "actor", &l.ActorType)
-		case "session":
-			return parseSession(d, f, &a)
-		case "api_key":
-			return parseAPIKey(d, f, l, &a)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if a.ip != "" {
-		addr, err := netip.ParseAddr(strings.TrimSpace(a.ip))
-		if err != nil || addr.Zone() != "" {
-			return fail(ReasonInvalidIP, "actor.session.ip_address %.64q is not an IP address", a.ip)
-		}
-		r.SrcIP = addr.Unmap()
-		l.ActorIP = r.SrcIP.String()
-		l.SrcIP = l.ActorIP
-	}
-	l.ActorUserID, l.ActorUserEmail = a.sessUserID, a.sessEmail
-	if l.ActorUserID == "" && l.ActorUserEmail == "" {
-		l.ActorUserID, l.ActorUserEmail = a.keyUserID, a.keyEmail
-	}
-	if a.details != nil {
-		r.Details = parseDetails(d, a.details)
-	}
-
-	am := make(map[string]string, 10)
-	put := func(k, v string) {
-		if v != "" {
-			am[k] = v
-		}
-	}
-	put("type", l.ActorType)
-	put("user_id", l.ActorUserID)
-	put("user_email", l.ActorUserEmail)
-	put("ip", l.ActorIP)
-	put("user_agent", a.userAgent)
-	put("ja3", a.ja3)
-	put("ja4", a.ja4)
-	put("api_key_id", l.APIKeyID)
-	put("api_key_type", l.APIKeyType)
-	put("service_account_id", l.ServiceAccountID)
-	l.Actor = am
-	return nil
-}
-
 // lenient returns a JSON scalar as text: a string unquoted, a number or
 // boolean as written; null, objects and arrays give "".
 func lenient(d *doc, m member) string {
@@ -515,34 +481,15 @@ func lenient(d *doc, m member) string {
 	return ""
 }
 
-func parseDetails(dc *doc, obj []byte) IPDetails {
-	var d IPDetails
-	var asn, lat, lon string
-	_ = eachMember(obj, func(m member) error {
-		switch string(m.keyBytes()) {
-		case "country":
-			d.Country = strings.ToUpper(lenient(dc, m))
-		case "city":
-			d.City = lenient(dc, m)
-		case "region":
-			d.Region = lenient(dc, m)
-		case "region_code":
-			d.RegionCode = lenient(dc, m)
-		case "asn":
-			asn = lenient(dc, m)
-		case "latitude":
-			lat = lenient(dc, m)
-		case "longitude":
-			lon = lenient(dc, m)
-		}
-		return nil
-	})
-	asn = strings.TrimPrefix(strings.TrimPrefix(asn, "AS"), "as")
+// details parses the lenient ip_address_details text of a.
+func details(a *actorState) IPDetails {
+	d := IPDetails{Country: strings.ToUpper(a.country), City: a.city, Region: a.region, RegionCode: a.regionCode}
+	asn := strings.TrimPrefix(strings.TrimPrefix(a.asn, "AS"), "as")
 	if n, err := strconv.ParseUint(asn, 10, 32); err == nil {
 		d.ASN = int64(n)
 	}
-	la, errLat := strconv.ParseFloat(lat, 64)
-	lo, errLon := strconv.ParseFloat(lon, 64)
+	la, errLat := strconv.ParseFloat(a.lat, 64)
+	lo, errLon := strconv.ParseFloat(a.lon, 64)
 	if errLat == nil && errLon == nil && la >= -90 && la <= 90 && lo >= -180 && lo <= 180 {
 		d.Latitude, d.Longitude, d.HasCoords = la, lo, true
 	}
@@ -556,8 +503,12 @@ const maxResourceDepth = 4
 // project's id, then, in document order, every other string under an "id"
 // or "*_id" key and every element of a "*_ids" array (a "*_ids" string is
 // split on commas) anywhere in the payload up to depth 4, deduplicated.
-func resources(d *doc, payload []byte, projectID string) []string {
-	out := []string{}
+// direct are the payload's own "id" strings, walked every id found in the
+// payload in document order; out (empty, may be nil) is reused.
+func resources(direct []string, projectID string, walked []string, out []string) []string {
+	if out == nil {
+		out = []string{}
+	}
 	var seen map[string]bool // used once out is long, to stay linear
 	add := func(s string) {
 		s = strings.TrimSpace(s)
@@ -580,60 +531,12 @@ func resources(d *doc, payload []byte, projectID string) []string {
 		}
 		out = append(out, s)
 	}
-	if payload != nil {
-		_ = eachMember(payload, func(m member) error {
-			if m.kind == kindString && m.is("id") {
-				add(d.str(m.val))
-			}
-			return nil
-		})
+	for _, s := range direct {
+		add(s)
 	}
 	add(projectID)
-	if payload != nil {
-		walkIDs(d, kindObject, payload, 0, add)
+	for _, s := range walked {
+		add(s)
 	}
 	return out
-}
-
-func walkIDs(d *doc, k kind, v []byte, depth int, add func(string)) {
-	if depth > maxResourceDepth {
-		return
-	}
-	switch k {
-	case kindObject:
-		_ = eachMember(v, func(m member) error {
-			name := m.keyBytes()
-			switch m.kind {
-			case kindString:
-				if string(name) == "id" || bytes.HasSuffix(name, []byte("_id")) {
-					add(d.str(m.val))
-				} else if bytes.HasSuffix(name, []byte("_ids")) {
-					for _, part := range strings.Split(d.str(m.val), ",") {
-						add(part)
-					}
-				}
-			case kindArray:
-				if bytes.HasSuffix(name, []byte("_ids")) {
-					_ = eachElement(m.val, func(ek kind, ev []byte) error {
-						if ek == kindString {
-							add(d.str(ev))
-						}
-						return nil
-					})
-					return nil
-				}
-				walkIDs(d, kindArray, m.val, depth+1, add)
-			case kindObject:
-				walkIDs(d, kindObject, m.val, depth+1, add)
-			}
-			return nil
-		})
-	case kindArray:
-		_ = eachElement(v, func(ek kind, ev []byte) error {
-			if ek == kindObject || ek == kindArray {
-				walkIDs(d, ek, ev, depth+1, add)
-			}
-			return nil
-		})
-	}
 }

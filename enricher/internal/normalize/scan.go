@@ -2,15 +2,19 @@ package normalize
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/bits"
 )
 
 // A small validating JSON scanner: it checks RFC 8259 syntax exactly like
 // encoding/json.Valid (on input already known to be UTF-8) while handing
-// out the spans of object members, so an event is parsed in one pass with
-// no intermediate maps.
+// the members of the objects Normalize reads to a parser, so an event is
+// validated and read in one pass with no intermediate maps. Where a value
+// sits (top level, actor, session, payload at some depth, …) is a ctx
+// chosen by the parser before the value is scanned.
 
 type kind byte
 
@@ -64,29 +68,29 @@ func skipWS(b []byte, i int) int {
 }
 
 // scanValue validates the value at b[i:] (no leading whitespace) and
-// returns its kind and end.
-func scanValue(b []byte, i, depth int) (kind, int, error) {
+// returns its kind and end. Objects and arrays are read in context c.
+func (p *parser) scanValue(b []byte, i, depth int, c ctx) (kind, int, error) {
 	if i >= len(b) {
 		return 0, i, syntaxErr(i, "unexpected end")
 	}
-	switch c := b[i]; {
-	case c == '"':
+	switch ch := b[i]; {
+	case ch == '"':
 		end, _, err := scanString(b, i)
 		return kindString, end, err
-	case c == '{':
-		end, err := scanObject(b, i, depth+1, nil)
+	case ch == '{':
+		end, err := p.scanObject(b, i, depth+1, c)
 		return kindObject, end, err
-	case c == '[':
-		end, err := scanArray(b, i, depth+1, nil)
+	case ch == '[':
+		end, err := p.scanArray(b, i, depth+1, c)
 		return kindArray, end, err
-	case c == '-' || (c >= '0' && c <= '9'):
+	case ch == '-' || (ch >= '0' && ch <= '9'):
 		end, err := scanNumber(b, i)
 		return kindNumber, end, err
-	case c == 't':
+	case ch == 't':
 		return kindTrue, i + 4, literal(b, i, "true")
-	case c == 'f':
+	case ch == 'f':
 		return kindFalse, i + 5, literal(b, i, "false")
-	case c == 'n':
+	case ch == 'n':
 		return kindNull, i + 4, literal(b, i, "null")
 	}
 	return 0, i, syntaxErr(i, "unexpected character")
@@ -103,48 +107,65 @@ func isHex(c byte) bool {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
 }
 
+// SWAR constants: one in every byte, and every byte's high bit.
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// special returns a mask with the high bit set in the first byte of w
+// (little endian) that is '"', '\\' or a control character, and maybe in
+// later ones; 0 if there is none.
+func special(w uint64) uint64 {
+	m := (w - lsb*0x20) &^ w
+	x := w ^ (lsb * '"')
+	m |= (x - lsb) &^ x
+	x = w ^ (lsb * '\\')
+	m |= (x - lsb) &^ x
+	return m & msb
+}
+
 // scanString validates the string starting at b[i] == '"' and returns the
-// index after the closing quote and whether it holds escapes.
+// index after the closing quote and whether it holds escapes. Errors are
+// those of a scan that first looks for the next quote: without one, the
+// string is unterminated whatever comes before.
 func scanString(b []byte, i int) (int, bool, error) {
 	esc := false
 	j := i + 1
-	// Most strings (keys, ids) are short: a plain loop beats IndexByte.
-	for n := 0; n < 32 && j < len(b); n++ {
-		c := b[j]
-		if c == '"' {
-			return j + 1, false, nil
-		}
-		if c == '\\' || c < 0x20 {
-			break
-		}
-		j++
-	}
+	quote := -1 // a '"' at or after j, once looked for
 	for {
-		k := bytes.IndexByte(b[j:], '"')
-		if k < 0 {
+		for j+8 <= len(b) {
+			if m := special(binary.LittleEndian.Uint64(b[j:])); m != 0 {
+				j += bits.TrailingZeros64(m) >> 3
+				break
+			}
+			j += 8
+		}
+		for j < len(b) {
+			if c := b[j]; c == '"' || c == '\\' || c < 0x20 {
+				break
+			}
+			j++
+		}
+		if j >= len(b) {
 			return len(b), esc, syntaxErr(len(b), "unterminated string")
 		}
-		seg := b[j : j+k]
-		bs := bytes.IndexByte(seg, '\\')
-		if bs >= 0 {
-			seg = seg[:bs]
+		if b[j] == '"' {
+			return j + 1, esc, nil
 		}
-		for n, c := range seg {
-			if c < 0x20 {
-				return j + n, esc, syntaxErr(j+n, "control character in string")
+		if quote < j {
+			quote = bytes.IndexByte(b[j:], '"')
+			if quote < 0 {
+				return len(b), esc, syntaxErr(len(b), "unterminated string")
 			}
+			quote += j
 		}
-		if bs < 0 {
-			return j + k + 1, esc, nil
+		if b[j] != '\\' {
+			return j, esc, syntaxErr(j, "control character in string")
 		}
-		// An escape before the quote found: check it, then look again
-		// after it (the quote may have been escaped).
 		esc = true
-		j += bs + 1
-		if j >= len(b) {
-			return j, esc, syntaxErr(j, "unterminated escape")
-		}
-		switch b[j] {
+		j++
+		switch b[j] { // j <= quote < len(b)
 		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 			j++
 		case 'u':
@@ -235,9 +256,10 @@ func (m member) is(s string) bool {
 	return m.name() == s
 }
 
-// scanObject validates the object at b[i] == '{', calling fn (if not nil)
-// for each member in document order; fn's error stops the scan.
-func scanObject(b []byte, i, depth int, fn func(member) error) (int, error) {
+// scanObject validates the object at b[i] == '{', handing each member
+// to p.member in document order (unless c is ctxSkip). The context of a
+// member's object or array value is p.child's choice.
+func (p *parser) scanObject(b []byte, i, depth int, c ctx) (int, error) {
 	if depth > maxDepth {
 		return i, syntaxErr(i, "nesting too deep")
 	}
@@ -261,15 +283,17 @@ func scanObject(b []byte, i, depth int, fn func(member) error) (int, error) {
 		}
 		j = skipWS(b, j+1)
 		vstart := j
-		k, vend, err := scanValue(b, j, depth)
+		cc := ctx{}
+		if c.k != ctxSkip && j < len(b) && (b[j] == '{' || b[j] == '[') {
+			cc = p.child(c, m, j)
+		}
+		k, vend, err := p.scanValue(b, j, depth, cc)
 		if err != nil {
 			return vend, err
 		}
-		m.kind, m.val = k, b[vstart:vend]
-		if fn != nil {
-			if err := fn(m); err != nil {
-				return vend, err
-			}
+		if c.k != ctxSkip {
+			m.kind, m.val = k, b[vstart:vend]
+			p.member(c, m)
 		}
 		j = skipWS(b, vend)
 		if j >= len(b) {
@@ -286,9 +310,9 @@ func scanObject(b []byte, i, depth int, fn func(member) error) (int, error) {
 	}
 }
 
-// scanArray validates the array at b[i] == '[', calling fn (if not nil)
-// for each element.
-func scanArray(b []byte, i, depth int, fn func(k kind, v []byte) error) (int, error) {
+// scanArray validates the array at b[i] == '[', handing each element to
+// p.element (unless c is ctxSkip).
+func (p *parser) scanArray(b []byte, i, depth int, c ctx) (int, error) {
 	if depth > maxDepth {
 		return i, syntaxErr(i, "nesting too deep")
 	}
@@ -298,14 +322,16 @@ func scanArray(b []byte, i, depth int, fn func(k kind, v []byte) error) (int, er
 	}
 	for {
 		vstart := j
-		k, vend, err := scanValue(b, j, depth)
+		cc := ctx{}
+		if c.k != ctxSkip && j < len(b) && (b[j] == '{' || b[j] == '[') {
+			cc = p.elementChild(c)
+		}
+		k, vend, err := p.scanValue(b, j, depth, cc)
 		if err != nil {
 			return vend, err
 		}
-		if fn != nil {
-			if err := fn(k, b[vstart:vend]); err != nil {
-				return vend, err
-			}
+		if c.k != ctxSkip {
+			p.element(c, k, b[vstart:vend])
 		}
 		j = skipWS(b, vend)
 		if j >= len(b) {
@@ -320,18 +346,6 @@ func scanArray(b []byte, i, depth int, fn func(k kind, v []byte) error) (int, er
 			return j, syntaxErr(j, "want ',' or ']'")
 		}
 	}
-}
-
-// eachMember iterates a validated object span.
-func eachMember(obj []byte, fn func(member) error) error {
-	_, err := scanObject(obj, 0, 0, fn)
-	return err
-}
-
-// eachElement iterates a validated array span.
-func eachElement(arr []byte, fn func(k kind, v []byte) error) error {
-	_, err := scanArray(arr, 0, 0, fn)
-	return err
 }
 
 // doc is the document being normalized: its bytes and the same bytes as

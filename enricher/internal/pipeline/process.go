@@ -3,7 +3,9 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -28,23 +30,45 @@ type Processor struct {
 	// Geo fills the src* columns and enrichments (from databases or
 	// OpenAI's details); nil leaves them empty.
 	Geo *geo.Enricher
-	// Encode returns the Confluent wire-format bytes of a schema.AuditLog
-	// value (sr.Serde.Encode).
-	Encode func(v any) ([]byte, error)
+	// Encode returns the Confluent wire-format bytes of l (the contract
+	// of sr.Serde.Encode); it must not retain l.
+	Encode func(l *schema.AuditLog) ([]byte, error)
 	// SourceTags are static tags by source_id.
 	SourceTags map[string]map[string]string
 	// MaxOutputBytes bounds an encoded value (0: no bound).
 	MaxOutputBytes int
+
+	// results recycles normalized records (their maps and slices)
+	// between Process calls.
+	results sync.Pool
 }
+
+// metaHeaders are the headers normalize.ParseMeta reads.
+var metaHeaders = [...]string{normalize.HeaderWorkspaceID, normalize.HeaderSourceID, normalize.HeaderSourceType,
+	normalize.HeaderSourceTTL, normalize.HeaderReceivedAt, normalize.HeaderTags}
 
 // Process returns the encoded enriched value of r, or an error for which
 // normalize.ReasonOf gives the dead-letter reason. Every error is
-// permanent: the same record always fails the same way.
+// permanent: the same record always fails the same way. r's value and
+// headers are read in place (not copied), so they must not change while
+// Process runs; the returned bytes share nothing with r.
 func (p *Processor) Process(r *kgo.Record) ([]byte, error) {
+	// The header values are read in place: they are only used until the
+	// record is encoded, and a consumed record's bytes never change.
+	var hv [len(metaHeaders)]string
+	var has [len(metaHeaders)]bool
+	for _, h := range r.Headers {
+		for i, k := range metaHeaders {
+			if h.Key == k && !has[i] {
+				hv[i], has[i] = unsafe.String(unsafe.SliceData(h.Value), len(h.Value)), true
+				break
+			}
+		}
+	}
 	get := func(key string) (string, bool) {
-		for _, h := range r.Headers {
-			if h.Key == key {
-				return string(h.Value), true
+		for i, k := range metaHeaders {
+			if k == key {
+				return hv[i], has[i]
 			}
 		}
 		return "", false
@@ -58,14 +82,18 @@ func (p *Processor) Process(r *kgo.Record) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err := normalize.Normalize(r.Value, meta)
-	if err != nil {
+	res, _ := p.results.Get().(*normalize.Result)
+	if res == nil {
+		res = new(normalize.Result)
+	}
+	defer p.results.Put(res)
+	if err := normalize.NormalizeShared(res, r.Value, meta); err != nil {
 		return nil, err
 	}
 	if p.Geo != nil {
 		p.Geo.Apply(&res.Log, res.SrcIP, res.Details)
 	}
-	b, err := p.Encode(res.Log)
+	b, err := p.Encode(&res.Log)
 	if err != nil {
 		if errors.Is(err, schema.ErrInvalidRecord) {
 			return nil, &normalize.Error{Reason: ReasonInvalidRecord, Err: err}
