@@ -285,9 +285,10 @@ func (c *Conn) Insert(query, format string, params map[string]string) (*Insert, 
 	}
 	if msg := l.streamInsertError(s); msg != "" {
 		l.destroyInsertStream(s)
+		c.releaseTables()
 		return nil, newError(msg)
 	}
-	return &Insert{lib: l, s: s}, nil
+	return &Insert{lib: l, conn: c, s: s}, nil
 }
 
 // Result is the materialized output of a query, held in engine memory until
@@ -337,11 +338,14 @@ type Stats struct {
 
 // Insert is an open streaming INSERT. Write data with Write (any chunking is
 // fine), then call Done to commit; Close always, to free the stream (it
-// cancels an uncommitted insert). Not safe for concurrent use.
+// cancels an uncommitted insert) and to release the engine's hold on the
+// table after a failed one. Not safe for concurrent use.
 type Insert struct {
-	lib  *lib
-	s    unsafe.Pointer
-	done bool
+	lib       *lib
+	conn      *Conn
+	s         unsafe.Pointer
+	done      bool
+	committed bool // Done succeeded
 }
 
 // Write appends p to the insert. It may block while the engine applies
@@ -377,15 +381,39 @@ func (w *Insert) Done() (Stats, error) {
 		return Stats{}, newError(msg)
 	}
 	res := Result{lib: w.lib, ptr: r}
+	w.committed = true
 	return res.Stats(), nil
 }
 
+// releaseQuery is run on the connection after an insert that did not commit.
+const releaseQuery = "SELECT 1"
+
 // Close frees the stream, cancelling it if Done was not called. Calling it
 // twice is a no-op.
+//
+// Engine bug worked around here: after a streaming insert that failed (a
+// rejected Done, a parse error) or was cancelled, the connection keeps the
+// insert's query state, and with it a reference to the target table, until
+// it runs its next statement, even after chdb_destroy_insert_stream. Until
+// then DROP TABLE/DATABASE ... SYNC on any other connection waits for the
+// table forever. Close therefore runs a trivial statement on the connection
+// after any insert that did not commit.
 func (w *Insert) Close() {
-	if w.s != nil {
-		w.lib.destroyInsertStream(w.s)
-		w.s = nil
+	if w.s == nil {
+		return
+	}
+	w.lib.destroyInsertStream(w.s)
+	w.s = nil
+	if !w.committed {
+		w.conn.releaseTables()
+	}
+}
+
+// releaseTables runs a trivial statement so the connection drops the query
+// state of a failed insert (see [Insert.Close]).
+func (c *Conn) releaseTables() {
+	if r, err := c.Query(releaseQuery, "TabSeparated", nil); err == nil {
+		r.Close()
 	}
 }
 

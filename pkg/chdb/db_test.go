@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -169,4 +170,59 @@ func TestPathRules(t *testing.T) {
 	db2 := openTest(t, dir, 2)
 	assert.Equal(t, "a\\n\\nb\n", query(t, db2, "SELECT s FROM keep"))
 	assert.True(t, strings.HasPrefix(db2.Path(), "/"))
+}
+
+// TestFailedInsertReleasesTable is the engine's stale-insert trap: after a
+// streaming insert that failed or was cancelled, the connection kept a
+// reference to the table until its next statement, so DROP ... SYNC on
+// another connection waited forever.
+func TestFailedInsertReleasesTable(t *testing.T) {
+	tests := []struct {
+		name    string
+		data    string
+		done    bool
+		wantErr bool
+	}{
+		{"constraint violated", "1\tpoison\n", true, true},
+		{"parse error", "x\tok\n", true, true},
+		{"cancelled", "1\tok\n", false, false},
+		{"committed", "1\tok\n", true, false},
+	}
+	db := openTest(t, t.TempDir(), 2)
+	ctx := context.Background()
+	a, err := db.Acquire(ctx)
+	require.NoError(t, err)
+	defer a.Release()
+	b, err := db.Acquire(ctx)
+	require.NoError(t, err)
+	defer b.Release()
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := fmt.Sprintf("d%d", i)
+			require.NoError(t, a.Exec("CREATE DATABASE "+d))
+			require.NoError(t, a.Exec("CREATE TABLE "+d+".t (k UInt64, s String, CONSTRAINT no_poison CHECK s != 'poison') ENGINE = MergeTree ORDER BY k"))
+			ins, err := a.Insert("INSERT INTO "+d+".t", "TSV", nil)
+			require.NoError(t, err)
+			_, werr := ins.Write([]byte(tt.data))
+			if tt.done {
+				_, err = ins.Done()
+				err = errors.Join(werr, err)
+			}
+			ins.Close()
+			if tt.wantErr {
+				require.Error(t, err)
+			} else {
+				require.NoError(t, err)
+			}
+			// On the other connection, bounded: a regression hangs in C.
+			dropped := make(chan error, 1)
+			go func() { dropped <- b.Exec("DROP DATABASE " + d + " SYNC") }()
+			select {
+			case err := <-dropped:
+				require.NoError(t, err)
+			case <-time.After(10 * time.Second):
+				t.Fatal("DROP DATABASE SYNC hangs after the insert") // the engine call cannot be interrupted
+			}
+		})
+	}
 }
