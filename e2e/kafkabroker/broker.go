@@ -341,12 +341,7 @@ func (b *Broker) javaCmd(ctx context.Context, mainClass string, args ...string) 
 		"-cp", filepath.Join(b.cfg.LibDir, "*"),
 		mainClass)
 	argv = append(argv, args...)
-	var cmd *exec.Cmd
-	if ctx != nil {
-		cmd = exec.CommandContext(ctx, b.java, argv...)
-	} else {
-		cmd = exec.Command(b.java, argv...)
-	}
+	cmd := exec.CommandContext(ctx, b.java, argv...)
 	cmd.Dir = b.cfg.Dir
 	cmd.SysProcAttr = sysProcAttr()
 	return cmd
@@ -382,7 +377,7 @@ func (b *Broker) startLocked(ctx context.Context) error {
 	}
 	startOffset, _ := f.Seek(0, io.SeekEnd)
 	fmt.Fprintf(f, "===== auditpipe kafkabroker: starting Apache Kafka on %s at %s\n", b.Addr(), time.Now().Format(time.RFC3339Nano))
-	cmd := b.javaCmd(nil, "kafka.Kafka", b.propsPath())
+	cmd := b.javaCmd(context.Background(), "kafka.Kafka", b.propsPath()) // outlives the start call
 	var out io.Writer = f
 	if b.cfg.Stdout != nil {
 		out = io.MultiWriter(f, b.cfg.Stdout)

@@ -29,7 +29,7 @@ const Version = "4.4.0"
 const LibsEnv = "AUDITPIPE_KAFKA_LIBS"
 
 // ErrMavenNotFound is returned by Ensure when the jars are not cached and mvn is not on PATH.
-var ErrMavenNotFound = errors.New("Maven not found: install maven (apt-get install maven) to fetch Apache Kafka")
+var ErrMavenNotFound = errors.New("mvn (Apache Maven) not found: install it (apt-get install maven) to fetch Apache Kafka")
 
 var (
 	//go:embed maven/pom.xml

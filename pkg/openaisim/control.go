@@ -252,7 +252,7 @@ type eventTypeWire struct {
 func eventTypesJSON() []eventTypeWire {
 	out := make([]eventTypeWire, len(eventTypes))
 	for i, et := range eventTypes {
-		out[i] = eventTypeWire{et.Name, et.Group, et.TenantScoped}
+		out[i] = eventTypeWire(et)
 	}
 	return out
 }

@@ -143,9 +143,9 @@ func TestNewSerdeRegistration(t *testing.T) {
 
 	t.Run("lookup only finds the registered id", func(t *testing.T) {
 		reg, cl := newRegistry(t)
-		want, _, err := reg.RegisterSchema(schema.Subject, sr.Schema{Schema: `"string"`})
+		_, _, err := reg.RegisterSchema(schema.Subject, sr.Schema{Schema: `"string"`})
 		require.NoError(t, err)
-		want, _, err = reg.RegisterSchema(schema.Subject, schema.RegistrySchema())
+		want, _, err := reg.RegisterSchema(schema.Subject, schema.RegistrySchema())
 		require.NoError(t, err)
 		_, id, err := schema.NewSerde(ctx, cl, schema.Subject, false)
 		require.NoError(t, err)

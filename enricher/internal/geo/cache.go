@@ -63,9 +63,3 @@ func (c *cache) put(a netip.Addr, epoch uint64, info *Info) {
 	}
 	c.items[a] = c.ll.PushFront(&cacheEntry{addr: a, epoch: epoch, info: info})
 }
-
-func (c *cache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.ll.Len()
-}
