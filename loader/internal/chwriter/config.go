@@ -45,6 +45,13 @@ type Config struct {
 	InsertTimeout time.Duration `koanf:"insert_timeout"`
 	// MaxOpenConns bounds the connections to ClickHouse.
 	MaxOpenConns int `koanf:"max_open_conns"`
+	// OptimizeOnInsert is sent as the per-insert setting
+	// optimize_on_insert. Off by default: ClickHouse's default (on) makes
+	// every insert into the ReplacingMergeTree collapse duplicate sorting
+	// keys within its own block, which is about half of the server's
+	// insert time for this record. Background merges and FINAL collapse
+	// them anyway, and copies within one batch only arise from a replay.
+	OptimizeOnInsert bool `koanf:"optimize_on_insert"`
 	// Cluster, when set, selects cluster mode: migrations run ON CLUSTER
 	// with Replicated engines and a Distributed openai_audit_logs table,
 	// and inserts go through that Distributed table synchronously.

@@ -97,6 +97,10 @@ func (w *Writer) Insert(ctx context.Context, token string, rows []*schema.AuditL
 		"insert_deduplicate":         1,
 		"insert_deduplication_token": token,
 		"async_insert":               0,
+		"optimize_on_insert":         0,
+	}
+	if w.cfg.OptimizeOnInsert {
+		settings["optimize_on_insert"] = 1
 	}
 	if w.cfg.Cluster != "" {
 		// Through the Distributed table: forward to the shards before

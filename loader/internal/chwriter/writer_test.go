@@ -2,11 +2,8 @@ package chwriter_test
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"net"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -20,40 +17,20 @@ import (
 
 // newWriter returns a migrated Writer on a fresh database of the embedded
 // server.
-func newWriter(t *testing.T) *chwriter.Writer {
+func newWriter(t *testing.T, mutate ...func(*chwriter.Config)) *chwriter.Writer {
 	t.Helper()
-	return newWriterDDL(t, nil)
-}
-
-// newWriterDDL is newWriter creating the table first with its CREATE
-// statement passed through edit (when non-nil).
-func newWriterDDL(t *testing.T, edit func(string) string) *chwriter.Writer {
-	t.Helper()
-	var u, db string
-	if edit == nil {
-		u, db = chservertest.NewDatabase(t)
-	} else {
-		// A rejected insert leaves the embedded engine unable to DROP the
-		// database (DROP DATABASE ... SYNC hangs), so this database is not
-		// dropped; the server's data directory goes at the end of the run.
-		u = chservertest.Start(t)
-		db = fmt.Sprintf("test_keep_%d", time.Now().UnixNano())
-		require.NoError(t, chservertest.Exec(u, "CREATE DATABASE "+db))
-	}
-	if edit != nil {
-		migs, err := schema.Migrations(schema.MigrationOptions{Database: db})
-		require.NoError(t, err)
-		require.NoError(t, chservertest.Exec(u, edit(migs[0].Statements[0])))
-	}
+	u, db := chservertest.NewDatabase(t)
 	cfg := chwriter.DefaultConfig()
+	for _, m := range mutate {
+		m(&cfg)
+	}
 	cfg.Protocol = chwriter.ProtocolHTTP
 	cfg.Addr = []string{u[len("http://"):]}
 	cfg.Database = db
 	w, err := chwriter.New(cfg, nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = w.Close() })
-	ctx := t.Context()
-	applied, err := w.Migrate(ctx)
+	applied, err := w.Migrate(t.Context())
 	require.NoError(t, err)
 	require.Equal(t, []int{1}, applied)
 	return w
@@ -86,12 +63,6 @@ func row(i int) schema.AuditLog {
 	}
 }
 
-// PoisonConstraint adds a constraint rejecting rows whose eventName is
-// "poison" to a CREATE TABLE statement of the table.
-func PoisonConstraint(stmt string) string {
-	return strings.Replace(stmt, "INDEX idx_eventName", "CONSTRAINT no_poison CHECK eventName != 'poison',\n    INDEX idx_eventName", 1)
-}
-
 func ptrs(rows ...schema.AuditLog) []*schema.AuditLog {
 	out := make([]*schema.AuditLog, len(rows))
 	for i := range rows {
@@ -117,35 +88,28 @@ func TestInsertRoundTripsEveryColumn(t *testing.T) {
 	require.NoError(t, w.Insert(t.Context(), "t1", rows))
 	require.NoError(t, w.CheckTable(t.Context()))
 
-	// Maps and tuples are read back as JSON: the embedded server's HTTP
-	// shim does not return Map columns to clickhouse-go (see docs/loader.md).
-	got, err := w.Conn().Query(t.Context(), "SELECT * EXCEPT (actor, tags, enrichments), toJSONString(actor), toJSONString(tags), toJSONString(enrichments) FROM "+schema.Table+" ORDER BY toUInt32(substring(id, 4))")
+	got, err := w.Conn().Query(t.Context(), "SELECT * FROM "+schema.Table+" ORDER BY toUInt32(substring(id, 4))")
 	require.NoError(t, err)
 	defer got.Close()
 	i := 0
 	for got.Next() {
 		var r schema.AuditLog
 		var sttl, sasn, dasn uint32
-		var actor, tags, enr string
+		var es []map[string]any
 		require.NoError(t, got.Scan(&r.WorkspaceID, &r.SourceID, &r.SourceType, &sttl, &r.ReceivedAt, &r.ID, &r.EventTime, &r.EventName, &r.EventID,
 			&r.SrcIP, &r.SrcASCountryCode, &sasn, &r.SrcASOrganization, &r.SrcCity, &r.SrcConnectionType, &r.SrcISP, &r.SrcLatitude, &r.SrcLongitude, &r.SrcUserType,
 			&r.DstIP, &r.DstASCountryCode, &dasn, &r.DstASOrganization, &r.DstCity, &r.DstConnectionType, &r.DstISP, &r.DstLatitude, &r.DstLongitude, &r.DstUserType,
-			&r.Resources, &r.ServiceName, &r.ReadOnly, &r.RawLog, &r.EventType, &r.ActorType, &r.ActorIP, &r.ActorUserID,
-			&r.ActorUserEmail, &r.APIKeyID, &r.APIKeyType, &r.ServiceAccountID, &r.ProjectID, &r.ProjectName, &actor, &tags, &enr))
+			&r.Actor, &r.Tags, &r.Resources, &r.ServiceName, &es, &r.ReadOnly, &r.RawLog, &r.EventType, &r.ActorType, &r.ActorIP, &r.ActorUserID,
+			&r.ActorUserEmail, &r.APIKeyID, &r.APIKeyType, &r.ServiceAccountID, &r.ProjectID, &r.ProjectName))
 		r.SourceTTL, r.SrcASNumber, r.DstASNumber = int64(sttl), int64(sasn), int64(dasn)
 		r.ReceivedAt, r.EventTime = r.ReceivedAt.UTC(), r.EventTime.UTC()
-		require.NoError(t, json.Unmarshal([]byte(actor), &r.Actor))
-		require.NoError(t, json.Unmarshal([]byte(tags), &r.Tags))
-		var es []struct {
-			Data                        map[string]string
-			Name, Provider, Type, Value string
-		}
-		require.NoError(t, json.Unmarshal([]byte(enr), &es))
 		for _, e := range es {
-			if len(e.Data) == 0 {
-				e.Data = nil
+			data, _ := e["data"].(map[string]string)
+			if len(data) == 0 {
+				data = nil
 			}
-			r.Enrichments = append(r.Enrichments, schema.Enrichment{Data: e.Data, Name: e.Name, Provider: e.Provider, Type: e.Type, Value: e.Value})
+			r.Enrichments = append(r.Enrichments, schema.Enrichment{Data: data, Name: e["name"].(string),
+				Provider: e["provider"].(string), Type: e["type"].(string), Value: e["value"].(string)})
 		}
 		assert.Equal(t, row(i), r, "row %d", i)
 		i++
@@ -166,6 +130,23 @@ func TestInsertDeduplicatesByToken(t *testing.T) {
 	require.NoError(t, w.Insert(t.Context(), "topic/0/10-13", rows))
 	assert.Equal(t, uint64(6), count(t, w, "SELECT count() FROM "+schema.Table))
 	assert.Equal(t, uint64(3), count(t, w, "SELECT count() FROM "+schema.Table+" FINAL"))
+}
+
+func TestOptimizeOnInsert(t *testing.T) {
+	// Two copies of one event in one INSERT: with optimize_on_insert the
+	// engine collapses them while inserting; without it (the default) both
+	// are stored until a merge, and FINAL hides the copy either way.
+	for _, tc := range []struct {
+		optimize bool
+		want     uint64
+	}{{false, 2}, {true, 1}} {
+		t.Run(strconv.FormatBool(tc.optimize), func(t *testing.T) {
+			w := newWriter(t, func(c *chwriter.Config) { c.OptimizeOnInsert = tc.optimize })
+			require.NoError(t, w.Insert(t.Context(), "topic/0/0-1", ptrs(row(1), row(1))))
+			assert.Equal(t, tc.want, count(t, w, "SELECT count() FROM "+schema.Table))
+			assert.Equal(t, uint64(1), count(t, w, "SELECT count() FROM "+schema.Table+" FINAL"))
+		})
+	}
 }
 
 func TestMigrateIsIdempotent(t *testing.T) {
@@ -200,9 +181,8 @@ func TestTTLBySourceTTL(t *testing.T) {
 }
 
 func TestInsertRejectedRowsArePermanent(t *testing.T) {
-	// ALTER TABLE ADD CONSTRAINT hangs in the embedded engine: create the
-	// table with the constraint instead.
-	w := newWriterDDL(t, PoisonConstraint)
+	w := newWriter(t)
+	require.NoError(t, w.Exec(t.Context(), "ALTER TABLE "+schema.Table+" ADD CONSTRAINT no_poison CHECK eventName != 'poison'"))
 	bad := row(1)
 	bad.EventName = "poison"
 	err := w.Insert(t.Context(), "bad", ptrs(row(0), bad))

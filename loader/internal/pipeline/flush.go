@@ -74,7 +74,7 @@ func (p *Pipeline) flush(ctx context.Context, only map[batch.TopicPartition]bool
 		for i := range part.Items {
 			it := &part.Items[i]
 			if it.Value.state == statePending {
-				if err := p.decode(ctx, it.Record, &it.Value); err != nil {
+				if err := p.decode(ctx, it.Record, it.Value); err != nil {
 					return fmt.Errorf("decoding %s offset %d: %w", part.TopicPartition, it.Record.Offset, err)
 				}
 			}
@@ -110,7 +110,7 @@ func (p *Pipeline) flush(ctx context.Context, only map[batch.TopicPartition]bool
 		})
 	}
 	_ = g.Wait()
-	var flushed []*batch.Part[entry]
+	var flushed []*batch.Part[*entry]
 	ferr := errors.Join(errs...)
 	for i, part := range parts {
 		if errs[i] == nil {
@@ -148,7 +148,7 @@ type rejection struct {
 }
 
 // flushPart inserts the part's rows and dead-letters what cannot be loaded.
-func (p *Pipeline) flushPart(ctx context.Context, part *batch.Part[entry]) error {
+func (p *Pipeline) flushPart(ctx context.Context, part *batch.Part[*entry]) error {
 	rows := make([]*schema.AuditLog, 0, len(part.Items))
 	idx := make([]int, 0, len(part.Items))
 	for i := range part.Items {
@@ -168,7 +168,7 @@ func (p *Pipeline) flushPart(ctx context.Context, part *batch.Part[entry]) error
 	var dead []*kgo.Record
 	var reasons []string
 	for i := range part.Items {
-		if e := &part.Items[i].Value; e.state == stateDead {
+		if e := part.Items[i].Value; e.state == stateDead {
 			dead = append(dead, p.deadLetter(part.Items[i].Record, e.reason, e.err))
 			reasons = append(reasons, e.reason)
 		}
@@ -194,7 +194,7 @@ func (p *Pipeline) flushPart(ctx context.Context, part *batch.Part[entry]) error
 // ClickHouse rejects them for their data it bisects the range until the
 // offending rows are isolated and returns those. Every INSERT's token is
 // derived from its own offset range, so the same split repeats on a retry.
-func (p *Pipeline) insert(ctx context.Context, part *batch.Part[entry], rows []*schema.AuditLog, idx []int) ([]rejection, error) {
+func (p *Pipeline) insert(ctx context.Context, part *batch.Part[*entry], rows []*schema.AuditLog, idx []int) ([]rejection, error) {
 	first := part.Items[idx[0]].Record.Offset
 	last := part.Items[idx[len(idx)-1]].Record.Offset
 	start := time.Now()

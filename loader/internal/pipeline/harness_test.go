@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -53,14 +54,8 @@ func newEnv(t *testing.T, ddl func(string) string) *env {
 	serde, _, err := schema.NewSerde(t.Context(), e.reg.Client(t), schema.Subject, true)
 	require.NoError(t, err)
 	e.serde = serde
-	if ddl == nil {
-		e.chURL, e.db = chservertest.NewDatabase(t)
-	} else {
-		// A rejected insert leaves the embedded engine unable to drop the
-		// database, so it is kept until the server's directory goes.
-		e.chURL = chservertest.Start(t)
-		e.db = fmt.Sprintf("test_keep_%d", time.Now().UnixNano())
-		require.NoError(t, chservertest.Exec(e.chURL, "CREATE DATABASE "+e.db))
+	e.chURL, e.db = chservertest.NewDatabase(t)
+	if ddl != nil {
 		migs, err := schema.Migrations(schema.MigrationOptions{Database: e.db})
 		require.NoError(t, err)
 		require.NoError(t, chservertest.Exec(e.chURL, ddl(migs[0].Statements[0])))
@@ -169,6 +164,19 @@ type loaderOpts struct {
 	extra  []kgo.Opt
 	reg    prometheus.Registerer
 	drain  time.Duration
+	// decoded, when set, counts the records decoded.
+	decoded *atomic.Int64
+}
+
+// countingDecoder counts the Decode calls.
+type countingDecoder struct {
+	next pipeline.Decoder
+	n    *atomic.Int64
+}
+
+func (d countingDecoder) Decode(ctx context.Context, b []byte, l *schema.AuditLog) (int, error) {
+	d.n.Add(1)
+	return d.next.Decode(ctx, b, l)
 }
 
 // loader is one running pipeline.
@@ -197,8 +205,12 @@ func (e *env) start(o loaderOpts) *loader {
 	copts = append(copts, kgo.FetchMaxWait(50*time.Millisecond), kgo.SessionTimeout(6*time.Second),
 		kgo.RebalanceTimeout(3*time.Second), kgo.HeartbeatInterval(200*time.Millisecond))
 	copts = append(copts, o.extra...)
-	dec, err := schema.NewDecoder(e.reg.Client(e.t), 0)
+	sd, err := schema.NewDecoder(e.reg.Client(e.t), 0)
 	require.NoError(e.t, err)
+	var dec pipeline.Decoder = sd
+	if o.decoded != nil {
+		dec = countingDecoder{next: sd, n: o.decoded}
+	}
 	ins := o.ins
 	if ins == nil {
 		ins = e.w

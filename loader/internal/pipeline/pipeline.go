@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,7 +35,9 @@ type Decoder interface {
 	Decode(ctx context.Context, b []byte, l *schema.AuditLog) (int, error)
 }
 
-// entry is what the pipeline made of one consumed record.
+// entry is what the pipeline made of one consumed record. The buffer holds
+// pointers: an entry is large (a decoded row) and must not be copied as the
+// buffer grows.
 type entry struct {
 	row    schema.AuditLog
 	state  entryState
@@ -68,9 +72,13 @@ type Pipeline struct {
 	logger *slog.Logger
 	m      *metrics
 	now    func() time.Time
+	// built is closed once New has set cl and adm: the client starts
+	// group management inside kgo.NewClient, so the rebalance callbacks
+	// wait for it before using them.
+	built chan struct{}
 
 	mu       sync.Mutex // guards everything below; held by the poll loop and the rebalance callbacks
-	buf      *batch.Buffer[entry]
+	buf      *batch.Buffer[*entry]
 	lag      map[batch.TopicPartition]int64
 	paused   map[batch.TopicPartition]bool
 	attempt  int       // consecutive failed flushes
@@ -115,7 +123,7 @@ func New(cfg Config, o Options) (*Pipeline, error) {
 	}
 	p := &Pipeline{
 		cfg: cfg, dec: o.Decoder, ins: o.Inserter, logger: o.Logger.With("component", "loader.pipeline"), m: m, now: o.Now,
-		buf: batch.NewBuffer[entry](cfg.Batch, o.Now), lag: map[batch.TopicPartition]int64{}, paused: map[batch.TopicPartition]bool{}, assigned: map[batch.TopicPartition]bool{},
+		built: make(chan struct{}), buf: batch.NewBuffer[*entry](cfg.Batch, o.Now), lag: map[batch.TopicPartition]int64{}, paused: map[batch.TopicPartition]bool{}, assigned: map[batch.TopicPartition]bool{},
 	}
 	opts := append(append([]kgo.Opt(nil), o.ClientOpts...),
 		kgo.ConsumerGroup(cfg.Group),
@@ -134,6 +142,7 @@ func New(cfg Config, o Options) (*Pipeline, error) {
 	}
 	p.cl = cl
 	p.adm = kadm.NewClient(cl)
+	close(p.built)
 	return p, nil
 }
 
@@ -173,7 +182,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			return err
 		}
 		if p.buf.Ready() && !p.now().Before(p.retryAt) {
-			p.flushOnce(ctx, nil)
+			p.flushOverlapped(ctx, len(fs) > 0)
 		}
 		p.updatePause()
 		p.mu.Unlock()
@@ -250,15 +259,87 @@ func (p *Pipeline) updatePause() {
 	p.paused = want
 }
 
+// staged is a poll taken while a flush ran, already decoded.
+type staged struct {
+	fs      kgo.Fetches
+	entries []entry // per record in fs order (EachPartition, then offset)
+	err     error   // the first transient decoding failure
+}
+
+// flushOverlapped flushes like flushOnce and meanwhile keeps consuming and
+// decoding, so decoding the next batch overlaps inserting this one. The
+// records it polls meanwhile are added to the buffer after the flush, at
+// most as many rows and bytes as the buffer has room for once the flushed
+// parts are gone (so while a flush runs the loader holds up to twice the
+// batch policy). It polls only when canPoll: the loop's last poll returned
+// fetches, which guarantees kgo still counts that poll and so keeps
+// rebalances blocked (with BlockRebalanceOnPoll a poll issued after
+// AllowRebalance could wait for a rebalance whose callbacks wait for p.mu).
+// The caller holds p.mu.
+func (p *Pipeline) flushOverlapped(ctx context.Context, canPoll bool) {
+	rows, bytes := p.buf.Rows(), p.buf.Bytes()
+	for _, part := range p.buf.Parts(false, nil) {
+		rows -= len(part.Items)
+		for _, it := range part.Items {
+			bytes -= batch.RecordSize(it.Record)
+		}
+	}
+	maxRows, maxBytes := p.cfg.Batch.MaxRows-rows, p.cfg.Batch.MaxBytes-bytes
+	if !canPoll || maxRows <= 0 || maxBytes <= 0 {
+		p.flushOnce(ctx, nil)
+		return
+	}
+	sctx, stop := context.WithCancel(ctx)
+	var polled []staged
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		n, size := 0, 0
+		for n < maxRows && size < maxBytes && sctx.Err() == nil {
+			fs := p.cl.PollRecords(sctx, min(maxRows-n, maxPoll))
+			st := staged{fs: fs}
+			recs := fs.Records()
+			st.entries = make([]entry, len(recs))
+			st.err = p.decodeAll(ctx, recs, st.entries)
+			for _, r := range recs {
+				size += batch.RecordSize(r)
+			}
+			n += len(recs)
+			polled = append(polled, st)
+		}
+	}()
+	p.flushOnce(ctx, nil)
+	stop()
+	<-done
+	for _, st := range polled {
+		p.addFetches(st.fs, st.entries, st.err)
+	}
+}
+
+// handleFetches decodes the records of fs and buffers them.
 func (p *Pipeline) handleFetches(ctx context.Context, fs kgo.Fetches) {
+	recs := fs.Records()
+	es := make([]entry, len(recs))
+	p.addFetches(fs, es, p.decodeAll(ctx, recs, es))
+}
+
+// addFetches buffers the records of fs (of partitions still assigned)
+// with their entries es, parallel to fs.Records(); decErr is the first
+// transient decoding failure.
+func (p *Pipeline) addFetches(fs kgo.Fetches, es []entry, decErr error) {
+	if decErr != nil {
+		p.logger.Warn("decoding: schema registry unavailable, retrying at flush", "error", decErr)
+	}
 	for _, fe := range fs.Errors() {
 		if errors.Is(fe.Err, context.Canceled) || errors.Is(fe.Err, context.DeadlineExceeded) || errors.Is(fe.Err, kgo.ErrClientClosed) {
 			continue
 		}
 		p.logger.Warn("fetching", "topic", fe.Topic, "partition", fe.Partition, "error", fe.Err)
 	}
-	registryDown := false
+	i := 0
 	fs.EachPartition(func(ftp kgo.FetchTopicPartition) {
+		es := es[i : i+len(ftp.Records)]
+		i += len(ftp.Records)
 		if len(ftp.Records) == 0 {
 			return
 		}
@@ -268,15 +349,8 @@ func (p *Pipeline) handleFetches(ctx context.Context, fs kgo.Fetches) {
 		}
 		last := ftp.Records[len(ftp.Records)-1].Offset
 		p.lag[tp] = max(0, ftp.HighWatermark-last-1)
-		for _, r := range ftp.Records {
-			var e entry
-			if registryDown {
-				e.state = statePending
-			} else if err := p.decode(ctx, r, &e); err != nil {
-				registryDown = true
-				p.logger.Warn("decoding: schema registry unavailable, retrying at flush", "error", err)
-			}
-			p.buf.Add(r, e)
+		for j, r := range ftp.Records {
+			p.buf.Add(r, &es[j])
 		}
 		p.m.consumed.Add(float64(len(ftp.Records)))
 	})
@@ -286,6 +360,62 @@ func (p *Pipeline) handleFetches(ctx context.Context, fs kgo.Fetches) {
 	}
 	p.m.lag.Set(float64(lag))
 	p.m.buffered.Set(float64(p.buf.Rows()))
+}
+
+// minParallelDecode is the fewest records decoded by more than one
+// goroutine.
+const minParallelDecode = 512
+
+// decodeAll decodes recs into es (of the same length), split over up to
+// GOMAXPROCS goroutines; it returns when all are done. After a transient
+// failure (the registry is unreachable) the records not yet decoded are
+// left pending, to be decoded at flush; it returns the first such error.
+func (p *Pipeline) decodeAll(ctx context.Context, recs []*kgo.Record, es []entry) error {
+	workers := min(runtime.GOMAXPROCS(0), len(recs)/minParallelDecode)
+	if workers <= 1 {
+		return p.decodeRange(ctx, recs, es, nil)
+	}
+	var (
+		down  atomic.Bool
+		errs  = make([]error, workers)
+		wg    sync.WaitGroup
+		chunk = (len(recs) + workers - 1) / workers
+	)
+	for w := range workers {
+		lo, hi := w*chunk, min((w+1)*chunk, len(recs))
+		wg.Go(func() { errs[w] = p.decodeRange(ctx, recs[lo:hi], es[lo:hi], &down) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// decodeRange decodes recs into es in order until a transient failure
+// (or down, when non-nil, is set by another goroutine); the rest stay
+// pending.
+func (p *Pipeline) decodeRange(ctx context.Context, recs []*kgo.Record, es []entry, down *atomic.Bool) error {
+	for i, r := range recs {
+		if down != nil && down.Load() {
+			for j := i; j < len(es); j++ {
+				es[j].state = statePending
+			}
+			return nil
+		}
+		if err := p.decode(ctx, r, &es[i]); err != nil {
+			for j := i + 1; j < len(es); j++ {
+				es[j].state = statePending
+			}
+			if down != nil {
+				down.Store(true)
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 // decode fills e from r. It returns an error only for transient failures
@@ -361,6 +491,7 @@ func (p *Pipeline) drain(ctx context.Context) error {
 }
 
 func (p *Pipeline) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	<-p.built
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for t, ps := range assigned {
@@ -392,6 +523,7 @@ func (p *Pipeline) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[s
 }
 
 func (p *Pipeline) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	<-p.built
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	tps := toTPs(revoked)
@@ -419,6 +551,7 @@ func (p *Pipeline) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[str
 }
 
 func (p *Pipeline) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	<-p.built
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	tps := toTPs(lost)

@@ -197,3 +197,43 @@ func TestCrashAfterInsertNoLossNoDuplicate(t *testing.T) {
 	committed, end := e.committed()
 	assert.Equal(t, end, committed)
 }
+
+// gatedInserter blocks its first Insert until released.
+type gatedInserter struct {
+	next    pipeline.Inserter
+	once    sync.Once
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gatedInserter) Insert(ctx context.Context, token string, rows []*schema.AuditLog) error {
+	first := false
+	g.once.Do(func() { first = true; close(g.entered) })
+	if first {
+		<-g.release
+	}
+	return g.next.Insert(ctx, token, rows)
+}
+
+func TestDecodesNextBatchWhileInserting(t *testing.T) {
+	e := newEnv(t, nil)
+	e.produce(0, 2000, nil)
+	gate := &gatedInserter{next: e.w, entered: make(chan struct{}), release: make(chan struct{})}
+	var decoded atomic.Int64
+	l := e.start(loaderOpts{ins: gate, policy: newPolicy(500, 10*time.Second), decoded: &decoded})
+	select {
+	case <-gate.entered:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no insert")
+	}
+	// While the first batch (500 rows) is being inserted, the next 500
+	// are consumed and decoded, and no more: twice the batch policy.
+	require.Eventually(t, func() bool { return decoded.Load() == 1000 }, 10*time.Second, 5*time.Millisecond)
+	require.Never(t, func() bool { return decoded.Load() > 1000 }, 300*time.Millisecond, 10*time.Millisecond)
+	close(gate.release)
+	e.waitRows(2000, 30*time.Second)
+	require.NoError(t, l.stop())
+	e.requireExactlyOnce(2000)
+	committed, end := e.committed()
+	assert.Equal(t, end, committed)
+}
