@@ -3,7 +3,6 @@ package e2e_test
 import (
 	"fmt"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -39,35 +38,36 @@ func runLoad(b *testing.B, n int) {
 		extraEnv: map[string][]string{"poller": sourceEnv()},
 	})
 	start := time.Now()
-	var lat []time.Duration
 	deadline := start.Add(30 * time.Minute)
+	// When each stage has seen every event: the raw and enriched topics'
+	// end offsets (which also count transaction markers, so they pass n a
+	// little early) and the rows in ClickHouse.
+	var rawAt, enrichedAt time.Duration
 	for time.Now().Before(deadline) {
+		if rawAt == 0 && endOffsets(b, p, "openai-audit-raw") >= int64(n) {
+			rawAt = time.Since(start)
+		}
+		if enrichedAt == 0 && endOffsets(b, p, "openai-audit-enriched") >= int64(n) {
+			enrichedAt = time.Since(start)
+		}
 		out, err := p.query("SELECT count() FROM openai_audit_logs")
 		if err == nil && strings.TrimSpace(out) == fmt.Sprint(n) {
 			break
 		}
-		time.Sleep(time.Second)
+		time.Sleep(250 * time.Millisecond)
 	}
 	elapsed := time.Since(start)
+	b.Logf("stages: raw topic complete after %s, enriched after %s, ClickHouse after %s", rawAt.Round(time.Millisecond), enrichedAt.Round(time.Millisecond), elapsed.Round(time.Millisecond))
 	got := strings.TrimSpace(must(p.query("SELECT count() FROM openai_audit_logs")))
 	if got != fmt.Sprint(n) {
 		b.Fatalf("after %s: %s of %d rows", elapsed, got, n)
 	}
 	// Steady state: how long does a new event take to become queryable?
-	for range 20 {
-		evs := p.sim.Generate(1)
-		created := time.Now()
-		q := "SELECT count() FROM openai_audit_logs WHERE eventID = '" + evs[0].ID + "'"
-		for time.Since(created) < time.Minute && strings.TrimSpace(must(p.query(q))) != "1" {
-			time.Sleep(20 * time.Millisecond)
-		}
-		lat = append(lat, time.Since(created))
-	}
-	slices.Sort(lat)
+	p50, p95 := measureLatency(b, p)
 	b.ReportMetric(float64(n)/elapsed.Seconds(), "events/s")
-	b.ReportMetric(float64(lat[len(lat)/2].Milliseconds()), "p50-ms")
-	b.ReportMetric(float64(lat[len(lat)*95/100].Milliseconds()), "p95-ms")
-	b.Logf("%d events end to end in %s (%.0f events/s); live-event latency p50 %s p95 %s", n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds(), lat[len(lat)/2], lat[len(lat)*95/100])
+	b.ReportMetric(float64(p50.Milliseconds()), "p50-ms")
+	b.ReportMetric(float64(p95.Milliseconds()), "p95-ms")
+	b.Logf("%d events end to end in %s (%.0f events/s); live-event latency p50 %s p95 %s", n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds(), p50, p95)
 }
 
 func must(s string, err error) string {

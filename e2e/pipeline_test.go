@@ -285,7 +285,7 @@ func family(typ string) string {
 // measureLatency creates events in the simulator, one a second, while the
 // pipeline runs, and reports how long each took to become queryable in
 // ClickHouse. With the minimum 10 s poll interval the poll phase dominates.
-func measureLatency(t *testing.T, p *pipeline) {
+func measureLatency(t testing.TB, p *pipeline) (p50, p95 time.Duration) {
 	const n = 25
 	created := map[string]time.Time{}
 	var ids []string
@@ -314,6 +314,7 @@ func measureLatency(t *testing.T, p *pipeline) {
 		lat = append(lat, d)
 	}
 	slices.Sort(lat)
-	p50, p95 := lat[len(lat)/2], lat[len(lat)*95/100]
+	p50, p95 = lat[len(lat)/2], lat[len(lat)*95/100]
 	t.Logf("event creation → queryable in ClickHouse: p50 %s, p95 %s, max %s (%d events, poll interval 10s)", p50.Round(time.Millisecond), p95.Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond), n)
+	return p50, p95
 }

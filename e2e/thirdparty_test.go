@@ -34,7 +34,7 @@ func replay(t *testing.T, p *pipeline) {
 	}, 20*time.Second, 200*time.Millisecond, "rewinding auditpipe-enricher (the group must be empty): %v %v", err, resp.Error())
 }
 
-func admin(t *testing.T, p *pipeline) *kadm.Client {
+func admin(t testing.TB, p *pipeline) *kadm.Client {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(p.stack.Infra.KafkaBrokers...))
 	require.NoError(t, err)
@@ -43,7 +43,7 @@ func admin(t *testing.T, p *pipeline) *kadm.Client {
 }
 
 // endOffsets sums the topic's end offsets over its partitions.
-func endOffsets(t *testing.T, p *pipeline, topic string) int64 {
+func endOffsets(t testing.TB, p *pipeline, topic string) int64 {
 	t.Helper()
 	ends, err := admin(t, p).ListEndOffsets(context.Background(), topic)
 	require.NoError(t, err)
