@@ -309,7 +309,12 @@ func (c *Collector) walk(ctx context.Context, s Stream, from int64, now time.Tim
 			return nil
 		}
 		lower = upper
-		span = min(span*2, maxSpan)
+		// Grow the span again only when this slice was less than half full,
+		// so a dense backlog does not fetch an oversized slice (and throw
+		// it away) every other time.
+		if c.src.MaxSliceEvents <= 0 || len(items) < c.src.MaxSliceEvents/2 {
+			span = min(span*2, maxSpan)
+		}
 	}
 }
 
