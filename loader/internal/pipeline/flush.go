@@ -133,11 +133,19 @@ func (p *Pipeline) flush(ctx context.Context, only map[batch.TopicPartition]bool
 	if err := p.commit(ctx, "done", done); err != nil {
 		return errors.Join(err, ferr)
 	}
+	now := p.now()
+	var oldest time.Duration
 	for _, part := range flushed {
+		for _, it := range part.Items {
+			d := now.Sub(it.Record.Timestamp)
+			p.m.recordDelay.Observe(max(0, d).Seconds())
+			oldest = max(oldest, d)
+		}
 		p.buf.Remove(part)
 	}
 	p.m.batchRows.Observe(float64(rows))
 	p.m.batchBytes.Observe(float64(bytes))
+	p.logger.Debug("flushed", "parts", len(flushed), "rows", rows, "bytes", bytes, "oldest_record_delay", oldest)
 	return ferr
 }
 

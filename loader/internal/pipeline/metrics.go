@@ -13,6 +13,7 @@ type metrics struct {
 	batchRows     prometheus.Histogram
 	batchBytes    prometheus.Histogram
 	insertSeconds prometheus.Histogram
+	recordDelay   prometheus.Histogram
 	inserts       *prometheus.CounterVec
 	retries       prometheus.Counter
 	dlq           *prometheus.CounterVec
@@ -36,6 +37,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Record bytes per flushed batch.", Buckets: prometheus.ExponentialBuckets(1024, 4, 10)}),
 		insertSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "insert_duration_seconds",
 			Help: "Duration of one INSERT (one partition range), successful or not.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}),
+		recordDelay: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "record_delay_seconds",
+			Help:    "Per flushed record, from its Kafka timestamp (when the enricher produced it) to the commit after ClickHouse acknowledged it.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 15)}),
 		inserts: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "inserts_total",
 			Help: "INSERT statements by result: ok, rejected (the rows were bad), error (transient)."}, []string{"result"}),
 		retries: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "flush_retries_total",
@@ -51,7 +55,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.consumed, m.rowsInserted, m.bytesInserted, m.batchRows, m.batchBytes,
-			m.insertSeconds, m.inserts, m.retries, m.dlq, m.lag, m.buffered, m.commits} {
+			m.insertSeconds, m.recordDelay, m.inserts, m.retries, m.dlq, m.lag, m.buffered, m.commits} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("registering loader metrics: %w", err)
 			}

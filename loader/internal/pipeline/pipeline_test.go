@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -236,4 +237,25 @@ func TestDecodesNextBatchWhileInserting(t *testing.T) {
 	e.requireExactlyOnce(2000)
 	committed, end := e.committed()
 	assert.Equal(t, end, committed)
+}
+
+func TestRecordDelayCoversEveryFlushedRecord(t *testing.T) {
+	e := newEnv(t, nil)
+	reg := prometheus.NewRegistry()
+	l := e.start(loaderOpts{reg: reg})
+	e.produce(0, 200, nil)
+	e.waitRows(200, 30*time.Second)
+	require.NoError(t, l.stop())
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	found := false
+	for _, mf := range mfs {
+		if mf.GetName() == "auditpipe_loader_record_delay_seconds" {
+			found = true
+			h := mf.GetMetric()[0].GetHistogram()
+			assert.Equal(t, uint64(200), h.GetSampleCount(), "one sample per flushed record")
+			assert.Positive(t, h.GetSampleSum())
+		}
+	}
+	assert.True(t, found, "record delay histogram registered")
 }
