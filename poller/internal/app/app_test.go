@@ -203,3 +203,29 @@ func TestBackfillSteadyAndLateArrivals(t *testing.T) {
 	requireExactlyOnce(t, got["org-a"], sim, "org-a")
 	assert.Greater(t, sim.Served()[string(got["org-a"][0].Key)], 1, "re-scans served events again; dedup dropped them")
 }
+
+// TestDedupOverflowKeepsEveryStream fills the dedup memory past its
+// capacity during a backfill of both streams: the floor raised by one
+// stream's forgotten ids must not make the other stream skip events it has
+// not published yet.
+func TestDedupOverflowKeepsEveryStream(t *testing.T) {
+	cl := newCluster(t)
+	sim := openaisimtest.Start(t, openaisim.Config{Seed: 5, Backlog: 3000, BacklogSpan: 6 * time.Hour})
+	tenant := 0
+	for _, e := range sim.GroundTruth() {
+		if e.TenantScoped {
+			tenant++
+		}
+	}
+	require.Positive(t, tenant, "the backlog has tenant-scoped events")
+	src := source("org-big", sim, goodKey)
+	src.PageSize = 100
+	cfg := testConfig(cl, src)
+	cfg.Collection.DedupCapacity = 1000 // far below the backlog
+	cfg.Collection.Slice = time.Hour
+	p := startPoller(t, cfg)
+	waitFor(t, cl, sim, []string{"org-big"}, 60*time.Second)
+	got := published(t, cl, 0, time.Second)
+	requireExactlyOnce(t, got["org-big"], sim, "org-big")
+	assert.Positive(t, metricValue(t, p, "auditpipe_poller_dedup_evicted_total"), "the dedup memory overflowed")
+}

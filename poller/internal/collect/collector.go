@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strconv"
 	"sync"
@@ -359,8 +360,12 @@ func (c *Collector) commitSlice(ctx context.Context, stream string, next state.S
 
 	fresh := make([]fetched, 0, len(items))
 	inSlice := make(map[string]bool, len(items))
+	walked := int64(math.MinInt64) // how far this stream has walked
+	if st := c.st.Streams[stream]; st.Initialized {
+		walked = st.Cursor
+	}
 	for _, it := range items {
-		if inSlice[it.ID] || c.st.Published(it.ID, it.EffectiveAt) {
+		if inSlice[it.ID] || c.st.Published(it.ID, it.EffectiveAt, walked) {
 			continue
 		}
 		inSlice[it.ID] = true

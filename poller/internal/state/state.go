@@ -49,10 +49,16 @@ func New(sourceID string) State {
 	return State{SourceID: sourceID, Streams: map[string]Stream{}, Seen: Dedup{m: map[uint64]int64{}}}
 }
 
-// Published reports whether the event id with effective_at eff was already
-// published: remembered in Seen, or at or below the floor.
-func (s *State) Published(id string, eff int64) bool {
-	return eff <= s.Floor || s.Seen.Contains(id)
+// Published reports whether the event id with effective_at eff, met by a
+// stream whose cursor is cursor, was already published: remembered in Seen,
+// or at or below both the floor and that stream's cursor. The floor is
+// shared by the source's streams, but only a range the stream itself has
+// walked can hold its forgotten events: another stream (the tenant one
+// during its first backfill, say) may raise the floor above events this
+// stream has not published yet. Pass math.MinInt64 for a stream that never
+// committed.
+func (s *State) Published(id string, eff, cursor int64) bool {
+	return (eff <= s.Floor && eff <= cursor) || s.Seen.Contains(id)
 }
 
 // Trim keeps at most capacity ids in Seen by forgetting the oldest whole

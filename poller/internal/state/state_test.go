@@ -2,6 +2,7 @@ package state
 
 import (
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -68,10 +69,15 @@ func TestTrimAndPublished(t *testing.T) {
 	assert.Equal(t, 0, s.Trim(10))
 	assert.Equal(t, 4, s.Trim(7), "forgets whole seconds: 100 and 101")
 	assert.Equal(t, int64(101), s.Floor)
-	assert.True(t, s.Published("id-0", 100), "forgotten but under the floor")
-	assert.True(t, s.Published("anything", 101))
-	assert.False(t, s.Published("new", 102))
-	assert.True(t, s.Published("id-9", 104))
+	assert.True(t, s.Published("id-0", 100, 200), "forgotten but under the floor")
+	assert.True(t, s.Published("anything", 101, 200))
+	assert.False(t, s.Published("new", 102, 200))
+	assert.True(t, s.Published("id-9", 104, 200))
+	// A stream that has not walked that far yet (the tenant stream during
+	// its first backfill while the default one raised the floor) must not
+	// take the floor for its own unpublished events.
+	assert.False(t, s.Published("tenant-1", 100, 50), "below the floor, above this stream's cursor")
+	assert.False(t, s.Published("tenant-2", 100, math.MinInt64), "a stream that never committed")
 	assert.Equal(t, 2, s.Seen.Expire(103))
 	oldest, ok := s.Seen.Oldest()
 	require.True(t, ok)
