@@ -34,7 +34,7 @@ func BenchmarkPipelineLoad(b *testing.B) {
 
 func runLoad(b *testing.B, n int) {
 	p := startPipeline(b, pipelineOptions{
-		sim:      openaisim.Config{Seed: 99, Backlog: n, BacklogSpan: time.Hour},
+		sim: openaisim.Config{Seed: 99, Backlog: n, BacklogSpan: time.Hour},
 		// The backlog (a million events in an hour) is far above the
 		// poller's dedup bound for its default 24 h re-scan window, and a
 		// re-scan re-reads the whole backlog: keep re-scans out of the
