@@ -18,6 +18,7 @@ func TestPipelineOnApacheKafka(t *testing.T) {
 	broker := kafkabroker.StartTest(t)
 	p := startPipeline(t, pipelineOptions{
 		sim:           openaisim.Config{Seed: 7},
+		seed:          allTypesBacklog,
 		externalKafka: []string{broker.Addr()},
 		extraEnv:      map[string][]string{"poller": sourceEnv()},
 	})

@@ -69,7 +69,10 @@ type pipeline struct {
 }
 
 type pipelineOptions struct {
-	sim           openaisim.Config
+	sim openaisim.Config
+	// seed, when set, adds events to the simulator before the services
+	// start, so they form a backlog rather than late arrivals.
+	seed          func(*openaisim.Simulator)
 	externalKafka []string
 	extraEnv      map[string][]string
 }
@@ -116,6 +119,12 @@ func startPipeline(t testing.TB, opts pipelineOptions) *pipeline {
 		},
 		ExtraEnv: env,
 		Out:      out,
+	}
+	if opts.seed != nil {
+		cfg.BeforeServices = func(inf *devstack.Infra) error {
+			opts.seed(inf.Sim)
+			return nil
+		}
 	}
 	logger := slog.New(slog.NewTextHandler(out, nil))
 	st, err := devstack.Start(context.Background(), cfg, logger)

@@ -32,18 +32,15 @@ func sourceEnv() []string {
 	}
 }
 
-// allTypesBacklog makes a backlog with every one of the 145 event types (and
-// an unknown future type) at least twice, from IPv4 and IPv6 sessions.
-func allTypesBacklog(t *testing.T, sim *openaisim.Simulator) []openaisim.Event {
-	t.Helper()
-	var evs []openaisim.Event
+// allTypesBacklog adds a backlog with every one of the 145 event types (and
+// an unknown future type) at least twice, from IPv4 and IPv6 sessions. It
+// runs before the services start (pipelineOptions.seed).
+func allTypesBacklog(sim *openaisim.Simulator) {
 	base := time.Now().Add(-2 * time.Hour)
 	for i, et := range openaisim.EventTypes() {
-		evs = append(evs, sim.GenerateSpec(openaisim.Spec{N: 2, Type: et.Name, EffectiveAt: base.Add(time.Duration(i) * time.Second)})...)
+		sim.GenerateSpec(openaisim.Spec{N: 2, Type: et.Name, EffectiveAt: base.Add(time.Duration(i) * time.Second)})
 	}
-	evs = append(evs, sim.GenerateSpec(openaisim.Spec{N: 3, Type: "future.thing.happened", EffectiveAt: base.Add(-time.Minute)})...)
-	require.GreaterOrEqual(t, len(openaisim.EventTypes()), 145)
-	return evs
+	sim.GenerateSpec(openaisim.Spec{N: 3, Type: "future.thing.happened", EffectiveAt: base.Add(-time.Minute)})
 }
 
 // TestPipelineOnKfake runs the whole pipeline as processes on kfake, srfake
@@ -53,6 +50,7 @@ func allTypesBacklog(t *testing.T, sim *openaisim.Simulator) []openaisim.Event {
 func TestPipelineOnKfake(t *testing.T) {
 	p := startPipeline(t, pipelineOptions{
 		sim:      openaisim.Config{Seed: 42},
+		seed:     allTypesBacklog,
 		extraEnv: map[string][]string{"poller": sourceEnv()},
 	})
 	runScenario(t, p, nil)
@@ -64,7 +62,8 @@ type scenarioHooks struct {
 }
 
 func runScenario(t *testing.T, p *pipeline, hooks *scenarioHooks) {
-	truth := allTypesBacklog(t, p.sim)
+	truth := p.sim.GroundTruth()
+	require.GreaterOrEqual(t, len(openaisim.EventTypes()), 145)
 	n := len(truth)
 	t.Logf("backlog: %d events over %d types", n, len(openaisim.EventTypes())+1)
 	p.waitCount("SELECT count() FROM openai_audit_logs", n, 3*time.Minute)

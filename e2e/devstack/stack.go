@@ -35,6 +35,9 @@ type Config struct {
 	ExtraEnv map[string][]string
 	// Out receives the services' output, each line prefixed with its name.
 	Out io.Writer
+	// BeforeServices, when set, runs after the infrastructure is up and
+	// before the services start (tests seed the simulator's backlog here).
+	BeforeServices func(*Infra) error
 }
 
 // Stack is a running dev stack.
@@ -64,6 +67,11 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Stack, err 
 			s.Close()
 		}
 	}()
+	if cfg.BeforeServices != nil {
+		if err := cfg.BeforeServices(inf); err != nil {
+			return nil, fmt.Errorf("preparing the stack: %w", err)
+		}
+	}
 	for _, name := range Services {
 		bin := filepath.Join(cfg.BinDir, name)
 		args := []string{"--config", filepath.Join(cfg.ConfigDir, name+".yaml")}
