@@ -2,8 +2,6 @@ package kafka
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -110,7 +108,7 @@ func (c Config) options(logger *slog.Logger, reg prometheus.Registerer, componen
 		kgo.MaxBufferedBytes(c.MaxBufferedBytes),
 	}
 	if c.TLS.Enabled {
-		tc, err := c.TLS.build()
+		tc, err := c.TLS.Build()
 		if err != nil {
 			return nil, nil, err
 		}
@@ -160,34 +158,6 @@ func compressionCodecs(name string) ([]kgo.CompressionCodec, error) {
 	default:
 		return nil, fmt.Errorf("unknown codec %q, want none, gzip, snappy, lz4 or zstd", name)
 	}
-}
-
-// build loads the files named in c into a tls.Config (TLS 1.2 or later).
-func (c TLSConfig) build() (*tls.Config, error) {
-	tc := &tls.Config{
-		MinVersion:         tls.VersionTLS12,
-		ServerName:         c.ServerName,
-		InsecureSkipVerify: c.InsecureSkipVerify, //nolint:gosec // opt-in, documented as never for production
-	}
-	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("reading tls.ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("reading tls.ca_file %q: no PEM certificate found", c.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	if c.CertFile != "" || c.KeyFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("loading tls.cert_file %q and tls.key_file %q: %w", c.CertFile, c.KeyFile, err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
 }
 
 // mechanism returns the SASL mechanism for c, or nil without SASL. The

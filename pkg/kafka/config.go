@@ -3,12 +3,11 @@ package kafka
 import (
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/auditpipe/auditpipe/pkg/config"
+	"github.com/auditpipe/auditpipe/pkg/tlsclient"
 )
 
 // SASL mechanisms accepted in SASLConfig.Mechanism.
@@ -69,23 +68,8 @@ type Config struct {
 	MaxBufferedBytes int `koanf:"max_buffered_bytes"`
 }
 
-// TLSConfig configures TLS towards the brokers.
-type TLSConfig struct {
-	// Enabled turns TLS on. The other fields are only allowed when it is.
-	Enabled bool `koanf:"enabled"`
-	// CAFile is a PEM bundle of CAs to trust instead of the system pool.
-	CAFile string `koanf:"ca_file"`
-	// CertFile and KeyFile are a PEM client certificate and its key, for
-	// mutual TLS. Set both or neither.
-	CertFile string `koanf:"cert_file"`
-	KeyFile  string `koanf:"key_file"`
-	// ServerName overrides the name verified in the broker certificates;
-	// by default it is the host of the broker being dialled.
-	ServerName string `koanf:"server_name"`
-	// InsecureSkipVerify disables certificate verification. Never in
-	// production.
-	InsecureSkipVerify bool `koanf:"insecure_skip_verify"`
-}
+// TLSConfig configures TLS to the brokers; see package tlsclient.
+type TLSConfig = tlsclient.Config
 
 // SASLConfig configures SASL authentication.
 type SASLConfig struct {
@@ -172,46 +156,6 @@ func (c Config) Validate() error {
 }
 
 // Validate reports every problem in c, joined, each naming its field.
-// Files must exist and be readable.
-func (c TLSConfig) Validate() error {
-	var errs []error
-	files := []struct{ name, path string }{
-		{"ca_file", c.CAFile},
-		{"cert_file", c.CertFile},
-		{"key_file", c.KeyFile},
-	}
-	if !c.Enabled {
-		for _, f := range files {
-			if f.path != "" {
-				errs = append(errs, fmt.Errorf("%s: set but enabled is false", f.name))
-			}
-		}
-		if c.ServerName != "" {
-			errs = append(errs, errors.New("server_name: set but enabled is false"))
-		}
-		if c.InsecureSkipVerify {
-			errs = append(errs, errors.New("insecure_skip_verify: set but enabled is false"))
-		}
-		return errors.Join(errs...)
-	}
-	for _, f := range files {
-		if f.path == "" {
-			continue
-		}
-		if err := checkReadableFile(f.path); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", f.name, err))
-		}
-	}
-	if c.CertFile != "" && c.KeyFile == "" {
-		errs = append(errs, errors.New("key_file: must be set when cert_file is"))
-	}
-	if c.KeyFile != "" && c.CertFile == "" {
-		errs = append(errs, errors.New("cert_file: must be set when key_file is"))
-	}
-	return errors.Join(errs...)
-}
-
-// Validate reports every problem in c, joined, each naming its field.
 func (c SASLConfig) Validate() error {
 	var errs []error
 	mech, known := normalizeMechanism(c.Mechanism)
@@ -235,7 +179,7 @@ func (c SASLConfig) Validate() error {
 		}
 	}
 	if c.PasswordFile != "" {
-		if err := checkReadableFile(c.PasswordFile); err != nil {
+		if err := config.ReadableFile(c.PasswordFile); err != nil {
 			errs = append(errs, fmt.Errorf("password_file: %w", err))
 		}
 	}
@@ -259,27 +203,6 @@ func validateBroker(b string) error {
 		return errors.New("must not be empty")
 	case strings.ContainsAny(b, " \t\n/"):
 		return fmt.Errorf("%q is not host:port", b)
-	}
-	return nil
-}
-
-// checkReadableFile returns an error that names path when it cannot be
-// opened or is a directory. The error never includes the file's content.
-func checkReadableFile(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		if pe, ok := errors.AsType[*fs.PathError](err); ok {
-			err = pe.Err
-		}
-		return fmt.Errorf("opening %q: %w", path, err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("reading %q: %w", path, err)
-	}
-	if st.IsDir() {
-		return fmt.Errorf("%q is a directory", path)
 	}
 	return nil
 }

@@ -1,16 +1,14 @@
 package chwriter
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"time"
 
 	"github.com/auditpipe/auditpipe/pkg/config"
 	"github.com/auditpipe/auditpipe/pkg/schema"
+	"github.com/auditpipe/auditpipe/pkg/tlsclient"
 )
 
 // Protocols accepted in Config.Protocol.
@@ -66,15 +64,8 @@ type Config struct {
 	Migrate bool `koanf:"migrate"`
 }
 
-// TLSConfig configures TLS towards ClickHouse.
-type TLSConfig struct {
-	Enabled            bool   `koanf:"enabled"`
-	CAFile             string `koanf:"ca_file"`
-	CertFile           string `koanf:"cert_file"`
-	KeyFile            string `koanf:"key_file"`
-	ServerName         string `koanf:"server_name"`
-	InsecureSkipVerify bool   `koanf:"insecure_skip_verify"`
-}
+// TLSConfig configures TLS towards ClickHouse; see package tlsclient.
+type TLSConfig = tlsclient.Config
 
 // DefaultConfig returns a local single node over the native protocol,
 // database default, user default, lz4, migrations on.
@@ -131,54 +122,4 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
-}
-
-// Validate checks that files exist and that the fields are only set with
-// TLS enabled.
-func (c TLSConfig) Validate() error {
-	var errs []error
-	if !c.Enabled {
-		if c.CAFile != "" || c.CertFile != "" || c.KeyFile != "" || c.ServerName != "" || c.InsecureSkipVerify {
-			errs = append(errs, errors.New("enabled: must be true when other tls keys are set"))
-		}
-		return errors.Join(errs...)
-	}
-	if (c.CertFile == "") != (c.KeyFile == "") {
-		errs = append(errs, errors.New("cert_file, key_file: set both or neither"))
-	}
-	for _, f := range []struct{ key, path string }{{"ca_file", c.CAFile}, {"cert_file", c.CertFile}, {"key_file", c.KeyFile}} {
-		if f.path == "" {
-			continue
-		}
-		if _, err := os.Stat(f.path); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", f.key, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func (c TLSConfig) build() (*tls.Config, error) {
-	if !c.Enabled {
-		return nil, nil
-	}
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.ServerName, InsecureSkipVerify: c.InsecureSkipVerify} //nolint:gosec // opt-in, documented as never for production
-	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("reading tls ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls ca_file %s: no PEM certificates", c.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	if c.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("loading tls client certificate: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
 }
