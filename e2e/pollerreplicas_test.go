@@ -100,24 +100,15 @@ func TestPollerReplicasSurviveKill9(t *testing.T) {
 		truth[ev.ID] = string(ev.Raw)
 	}
 	for id, recs := range rawBySource(t, cl, 0, time.Second) {
-		seen := map[string]int{}
-		for _, r := range recs {
-			seen[string(r.Key)]++
-			require.Equal(t, truth[string(r.Key)], string(r.Value), "source %s: event %s byte for byte", id, r.Key)
+		keys := make([]string, len(recs))
+		for i, r := range recs {
+			keys[i] = string(r.Key)
+			require.Equal(t, truth[keys[i]], string(r.Value), "source %s: event %s byte for byte", id, r.Key)
 		}
-		var dups, lost []string
-		for k, n := range seen {
-			if n > 1 {
-				dups = append(dups, k)
-			}
-		}
-		for k := range truth {
-			if seen[k] == 0 {
-				lost = append(lost, k)
-			}
-		}
+		dups, lost, unknown := openaisimtest.Compare(sim, keys)
 		assert.Empty(t, dups, "source %s: duplicated events", id)
 		assert.Empty(t, lost, "source %s: lost events", id)
+		assert.Empty(t, unknown, "source %s: events the simulator never served", id)
 	}
 }
 

@@ -4,6 +4,7 @@ package openaisimtest
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"testing"
 
 	"github.com/auditpipe/auditpipe/pkg/openaisim"
@@ -43,4 +44,38 @@ func StartWithLogger(t testing.TB, cfg openaisim.Config, logger *slog.Logger) *o
 		sim.Close()
 	})
 	return sim
+}
+
+// Compare checks what a collector published against the simulator's ground
+// truth. published holds the event ids as delivered, in any order, one
+// entry per delivery. It returns the ids delivered more than once and the
+// ground-truth ids never delivered, each sorted; both are empty when every
+// event came exactly once. Ids unknown to the simulator count as
+// duplicates of nothing: they are returned in unknown.
+func Compare(sim *openaisim.Simulator, published []string) (dups, lost, unknown []string) {
+	truth := map[string]bool{}
+	for _, ev := range sim.GroundTruth() {
+		truth[ev.ID] = true
+	}
+	seen := map[string]int{}
+	for _, id := range published {
+		seen[id]++
+	}
+	for id, n := range seen {
+		switch {
+		case !truth[id]:
+			unknown = append(unknown, id)
+		case n > 1:
+			dups = append(dups, id)
+		}
+	}
+	for id := range truth {
+		if seen[id] == 0 {
+			lost = append(lost, id)
+		}
+	}
+	slices.Sort(dups)
+	slices.Sort(lost)
+	slices.Sort(unknown)
+	return dups, lost, unknown
 }

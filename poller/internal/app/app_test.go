@@ -153,9 +153,9 @@ func requireExactlyOnce(t *testing.T, recs []*kgo.Record, sim *openaisim.Simulat
 	for _, ev := range sim.GroundTruth() {
 		truth[ev.ID] = ev.Raw
 	}
-	seen := map[string]int{}
-	for _, r := range recs {
-		seen[string(r.Key)]++
+	keys := make([]string, len(recs))
+	for i, r := range recs {
+		keys[i] = string(r.Key)
 		want, ok := truth[string(r.Key)]
 		require.True(t, ok, "published an unknown id %s", r.Key)
 		require.Equal(t, string(want), string(r.Value), "value is the event byte for byte")
@@ -167,17 +167,7 @@ func requireExactlyOnce(t *testing.T, recs []*kgo.Record, sim *openaisim.Simulat
 		_, err := time.Parse(time.RFC3339Nano, header(r, "received_at"))
 		require.NoError(t, err)
 	}
-	var dups, missing []string
-	for k, n := range seen {
-		if n > 1 {
-			dups = append(dups, k)
-		}
-	}
-	for k := range truth {
-		if seen[k] == 0 {
-			missing = append(missing, k)
-		}
-	}
+	dups, missing, _ := openaisimtest.Compare(sim, keys)
 	require.Empty(t, dups, "source %s: duplicated ids", id)
 	require.Empty(t, missing, "source %s: lost ids", id)
 }
