@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -132,7 +133,7 @@ func runPipeline(b *testing.B, proc *Processor, recs []*kgo.Record, mode int, pr
 	base, err := cfg.Options(nil, nil, "bench")
 	require.NoError(b, err)
 	p, err := New(Config{InputTopic: "openai-audit-raw", OutputTopic: "openai-audit-enriched", DLQTopic: "openai-audit-dlq",
-		Group: "bench", TransactionalID: "bench", MaxPollRecords: 5000, EndTimeout: 10 * time.Second}, base, proc, nil, nil)
+		Group: "bench", TransactionalID: "bench", MaxPollRecords: envInt("ENRICHER_BENCH_MAX_POLL_RECORDS", 5000), Workers: envInt("ENRICHER_BENCH_WORKERS", 0), EndTimeout: 10 * time.Second}, base, proc, nil, nil)
 	require.NoError(b, err)
 	switch mode {
 	case modePass:
@@ -160,7 +161,9 @@ func runPipeline(b *testing.B, proc *Processor, recs []*kgo.Record, mode int, pr
 // real enriched values at no cost (precomputed, copied): it shows how much
 // of the gap comes from the larger output records rather than from
 // processing. ENRICHER_BENCH_COMPRESSION overrides the producer codec
-// (zstd) for every run.
+// (zstd), ENRICHER_BENCH_MAX_POLL_RECORDS the records per transaction
+// (5000) and ENRICHER_BENCH_WORKERS the transform goroutines (GOMAXPROCS),
+// for every run.
 func BenchmarkPipeline(b *testing.B) {
 	proc := newProcessor(b)
 	recs := rawRecords(b, benchEvents)
@@ -191,4 +194,13 @@ func BenchmarkPipeline(b *testing.B) {
 	b.ReportMetric(ceil.rate/pass.rate, "ceiling-ratio")
 	fmt.Fprintf(b.Output(), "enriched %.0f events/s (%.1f µs CPU/event), pass-through %.0f events/s (%.1f µs), ratio %.2f; ceiling %.0f events/s (%.1f µs), ratio %.2f\n",
 		enr.rate, enr.cpuPerEv, pass.rate, pass.cpuPerEv, enr.rate/pass.rate, ceil.rate, ceil.cpuPerEv, ceil.rate/pass.rate)
+}
+
+// envInt reads a benchmark knob from the environment (d when unset).
+func envInt(k string, d int) int {
+	if v := os.Getenv(k); v != "" {
+		n, _ := strconv.Atoi(v)
+		return n
+	}
+	return d
 }

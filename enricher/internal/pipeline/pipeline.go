@@ -248,7 +248,9 @@ func (p *Pipeline) transform(recs []*kgo.Record, emit func(i int, res result)) {
 		}
 	}
 	chunks := (len(recs) + chunkSize - 1) / chunkSize
-	if p.cfg.Workers <= 1 || chunks <= 1 {
+	// One worker still runs beside this goroutine, so that producing (and
+	// the client's compression) overlaps transforming.
+	if chunks <= 1 {
 		do(0, len(recs))
 		for i := range out {
 			emit(i, out[i])
