@@ -32,7 +32,8 @@ type Config struct {
 	TransactionalID string `koanf:"transactional_id"`
 	// MaxPollRecords bounds the records per transaction.
 	MaxPollRecords int `koanf:"max_poll_records"`
-	// Workers transform one batch in parallel (0: one per CPU).
+	// Workers transform one batch in parallel (0: one per CPU but one,
+	// which the producer's compression needs; at least 1).
 	Workers int `koanf:"workers"`
 	// TransactionEndTimeout bounds one transaction from its first produce
 	// to its end (transform, flush, commit), also at shutdown.

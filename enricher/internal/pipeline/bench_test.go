@@ -162,7 +162,7 @@ func runPipeline(b *testing.B, proc *Processor, recs []*kgo.Record, mode int, pr
 // of the gap comes from the larger output records rather than from
 // processing. ENRICHER_BENCH_COMPRESSION overrides the producer codec
 // (zstd), ENRICHER_BENCH_MAX_POLL_RECORDS the records per transaction
-// (5000) and ENRICHER_BENCH_WORKERS the transform goroutines (GOMAXPROCS),
+// (5000) and ENRICHER_BENCH_WORKERS the transform goroutines (GOMAXPROCS-1),
 // for every run.
 func BenchmarkPipeline(b *testing.B) {
 	proc := newProcessor(b)

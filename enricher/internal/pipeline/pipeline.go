@@ -43,7 +43,8 @@ type Config struct {
 	// MaxPollRecords bounds the records of one transaction.
 	MaxPollRecords int
 	// Workers is the number of goroutines transforming one batch
-	// (0: GOMAXPROCS).
+	// (0: GOMAXPROCS-1, at least 1: the producer compresses on a
+	// goroutine of its own, one per broker, which needs a core too).
 	Workers int
 	// EndTimeout bounds one transaction from its first produce to its
 	// end (transform, flush, commit), also when shutting down.
@@ -143,7 +144,7 @@ func New(cfg Config, base []kgo.Opt, proc *Processor, logger *slog.Logger, reg p
 		return nil, fmt.Errorf("creating pipeline: %w", err)
 	}
 	if cfg.Workers <= 0 {
-		cfg.Workers = runtime.GOMAXPROCS(0)
+		cfg.Workers = max(1, runtime.GOMAXPROCS(0)-1)
 	}
 	if cfg.MaxConsecutiveAborts <= 0 {
 		cfg.MaxConsecutiveAborts = 10
