@@ -94,15 +94,18 @@ func TestTransactionsAcrossRestarts(t *testing.T) {
 	c := startConsumer(t, b.Addr(), topic)
 
 	const perPhase, perTxn = 400, 50
-	next := 0
+	next, phases := 0, 0
 	producePhase := func(phase string) {
 		t.Helper()
 		for range perPhase / perTxn {
 			require.NoError(t, produceTxn(ctx, prod, next, next+perTxn, kgo.TryCommit), phase)
 			next += perTxn
 		}
-		// An aborted transaction in every phase: read_committed must hide it.
-		require.NoError(t, produceTxn(ctx, prod, -perTxn, 0, kgo.TryAbort), phase)
+		// An aborted transaction in every phase: read_committed must hide
+		// it. Its values are negative and tell the phase: phase n (from 1)
+		// aborts -n*1000 … -n*1000+perTxn-1.
+		phases++
+		require.NoError(t, produceTxn(ctx, prod, -phases*1000, -phases*1000+perTxn, kgo.TryAbort), phase)
 	}
 
 	producePhase("before any restart")
@@ -136,12 +139,24 @@ func TestTransactionsAcrossRestarts(t *testing.T) {
 	for i := range next {
 		require.Equal(t, 1, got[strconv.Itoa(i)], "record %d delivered exactly once", i)
 	}
-	// Seen about once in five runs: right after a SIGKILL restart (an
-	// unclean leader election on this single node), the read_committed
-	// consumer received the records of the transaction aborted next. The
-	// committed records stay exactly once; docs/apache-kafka.md tracks it.
+	// Seen in about one run in eight: the transaction aborted just before
+	// the SIGKILL becomes visible to read_committed readers, because the
+	// restarted single node skips its abort markers while its partitions
+	// have no leader. The committed records stay exactly once;
+	// docs/apache-kafka.md has the analysis.
 	if n := c.aborted(); n > 0 {
-		t.Logf("KNOWN ANOMALY: %d records of a transaction aborted after the SIGKILL restart were visible to read_committed", n)
+		byPhase := map[int]int{}
+		for k, cnt := range got {
+			if v, err := strconv.Atoi(k); err == nil && v < 0 {
+				byPhase[(-v+999)/1000] += cnt
+			}
+		}
+		t.Logf("KNOWN ANOMALY: %d records of aborted transactions were visible to read_committed after the SIGKILL restart; by phase (1: before any restart, 2: after the graceful restart, 3: after the SIGKILL restart): %v", n, byPhase)
+		// Does the broker serve them as committed to everyone now, or did
+		// only the consumer that was reading across the kill see them?
+		fresh := startConsumer(t, b.Addr(), topic)
+		fresh.waitFor(t, next)
+		t.Logf("KNOWN ANOMALY: a fresh read_committed consumer reading from the start sees %d aborted records", fresh.aborted())
 	}
 }
 
