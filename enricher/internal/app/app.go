@@ -101,10 +101,11 @@ func Run(ctx context.Context, cfg Config, s service.Settings) error {
 	// The reflection-free encoder writes the same bytes as the Serde; it is
 	// used only when the embedded schema has the layout it knows.
 	encode := func(l *schema.AuditLog) ([]byte, error) { return serde.Encode(*l) }
+	var recycle func([]byte)
 	if enc, err := avroenc.New(schemaID); err != nil {
 		logger.Warn("using the generic avro encoder", slog.Any("error", err))
 	} else {
-		encode = enc.EncodeLog
+		encode, recycle = enc.EncodeBuffer, enc.Release
 	}
 
 	base, err := cfg.Kafka.Options(logger, reg, "enricher")
@@ -141,6 +142,7 @@ func Run(ctx context.Context, cfg Config, s service.Settings) error {
 	}, base, &pipeline.Processor{
 		Geo:            geoEnricher,
 		Encode:         encode,
+		Recycle:        recycle,
 		SourceTags:     cfg.SourceTags,
 		MaxOutputBytes: cfg.MaxOutputBytes,
 	}, logger, reg)

@@ -86,10 +86,13 @@ func Check(sch avro.Schema) error {
 // Encoder writes AuditLog values with a fixed schema id.
 type Encoder struct {
 	id uint32
-	// scratch holds encoding buffers (*[]byte): a record is encoded into
-	// one and copied out at its exact size, so a record costs one
-	// allocation.
+	// scratch holds encoding buffers (*[]byte): EncodeLog encodes into
+	// one and copies the record out at its exact size (one allocation);
+	// EncodeBuffer hands the buffer itself out and Release takes it back.
 	scratch sync.Pool
+	// boxes recycles the *[]byte holders, so that a Release does not
+	// allocate one.
+	boxes sync.Pool
 }
 
 // New returns an Encoder for the registry schema id, after checking the
@@ -125,8 +128,24 @@ func (e *Encoder) Encode(v any) ([]byte, error) {
 const maxScratch = 256 << 10
 
 // EncodeLog is Encode without the interface conversion: l is read, not
-// retained. It is safe for concurrent use.
+// retained. The result is the caller's. It is safe for concurrent use.
 func (e *Encoder) EncodeLog(l *schema.AuditLog) ([]byte, error) {
+	b, err := e.EncodeBuffer(l)
+	if err != nil {
+		return nil, err
+	}
+	out := append([]byte(nil), b...) // not zeroed first, unlike make
+	e.Release(b)
+	return out, nil
+}
+
+// EncodeBuffer is EncodeLog without the copy: the record is written into a
+// buffer of the Encoder's pool and that buffer is returned. The caller
+// owns it until it passes it to Release, after which neither the caller
+// nor anything the caller handed it to (a Kafka client, say) may touch it.
+// A buffer never released is simply garbage-collected. It is safe for
+// concurrent use.
+func (e *Encoder) EncodeBuffer(l *schema.AuditLog) ([]byte, error) {
 	if err := l.Validate(); err != nil {
 		return nil, err
 	}
@@ -136,13 +155,23 @@ func (e *Encoder) EncodeLog(l *schema.AuditLog) ([]byte, error) {
 	}
 	b := append((*bp)[:0], 0, 0, 0, 0, 0)
 	binary.BigEndian.PutUint32(b[1:], e.id)
-	b = AppendBody(b, l)
-	out := append([]byte(nil), b...) // not zeroed first, unlike make
-	if cap(b) <= maxScratch {
-		*bp = b
-		e.scratch.Put(bp)
+	*bp = nil // the buffer now belongs to the caller, not to bp
+	e.boxes.Put(bp)
+	return AppendBody(b, l), nil
+}
+
+// Release returns a buffer from EncodeBuffer to the pool (buffers above
+// 256 KiB are dropped). b must not be used afterwards.
+func (e *Encoder) Release(b []byte) {
+	if cap(b) == 0 || cap(b) > maxScratch {
+		return
 	}
-	return out, nil
+	bp, _ := e.boxes.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	*bp = b[:0]
+	e.scratch.Put(bp)
 }
 
 // AppendBody appends the Avro binary body of l (no header, no validation).

@@ -87,3 +87,50 @@ func TestEncodeValidates(t *testing.T) {
 	_, err = enc.Encode("nope")
 	require.Error(t, err)
 }
+
+// TestEncodeBufferRecycles checks the pooled path: EncodeBuffer writes the
+// same bytes as EncodeLog, a released buffer is reused, and EncodeLog's
+// results stay intact while buffers are reused under them.
+func TestEncodeBufferRecycles(t *testing.T) {
+	enc, err := avroenc.New(3)
+	require.NoError(t, err)
+	sim, err := openaisim.New(openaisim.Config{Seed: 5}, nil)
+	require.NoError(t, err)
+	meta := normalize.Meta{WorkspaceID: "ws", SourceID: "src", SourceType: "openai",
+		ReceivedAt: time.Date(2026, 11, 20, 1, 2, 3, 0, time.UTC)}
+	var kept [][]byte // EncodeLog results, owned by the test
+	var want []string
+	reused := false
+	for _, ev := range sim.Generate(200) {
+		r, err := normalize.Normalize(ev.Raw, meta)
+		require.NoError(t, err)
+		owned, err := enc.EncodeLog(&r.Log)
+		require.NoError(t, err)
+		buf, err := enc.EncodeBuffer(&r.Log)
+		require.NoError(t, err)
+		requireSameRecord(t, owned, buf) // maps are written in Go's map order
+		kept, want = append(kept, owned), append(want, string(owned))
+
+		enc.Release(buf)
+		again, err := enc.EncodeBuffer(&r.Log)
+		require.NoError(t, err)
+		reused = reused || &again[:1][0] == &buf[:1][0]
+		requireSameRecord(t, owned, again)
+		enc.Release(again)
+	}
+	assert.True(t, reused, "a released buffer comes back from the pool")
+	for i := range kept {
+		require.Equal(t, want[i], string(kept[i]), "record %d was not overwritten by later encodes", i)
+	}
+	enc.Release(nil) // no-op
+}
+
+// requireSameRecord decodes two wire-format records and compares them.
+func requireSameRecord(t *testing.T, a, b []byte) {
+	t.Helper()
+	require.Equal(t, a[:5], b[:5], "same header")
+	var la, lb schema.AuditLog
+	require.NoError(t, schema.UnmarshalAvro(a[5:], &la))
+	require.NoError(t, schema.UnmarshalAvro(b[5:], &lb))
+	require.Equal(t, la, lb)
+}

@@ -60,8 +60,10 @@ type Config struct {
 type Pipeline struct {
 	cfg  Config
 	sess *kgo.GroupTransactSession
-	// process is proc.Process; benchmarks swap in a pass-through.
+	// process is proc.Process and recycle proc.Done; benchmarks swap in
+	// a pass-through (and a recycle that does nothing).
 	process func(*kgo.Record) ([]byte, error)
+	recycle func([]byte)
 	logger  *slog.Logger
 	m       metrics
 	now     func() time.Time
@@ -168,7 +170,7 @@ func New(cfg Config, base []kgo.Opt, proc *Processor, logger *slog.Logger, reg p
 	if err != nil {
 		return nil, fmt.Errorf("creating transactional session: %w", err)
 	}
-	return &Pipeline{cfg: cfg, sess: sess, process: proc.Process, logger: logger, m: m, now: time.Now}, nil
+	return &Pipeline{cfg: cfg, sess: sess, process: proc.Process, recycle: proc.Done, logger: logger, m: m, now: time.Now}, nil
 }
 
 // Client returns the session's client (for readiness pings).
@@ -323,6 +325,13 @@ func (p *Pipeline) transact(recs []*kgo.Record) (bool, error) {
 			produceErr.CompareAndSwap(nil, &err)
 		}
 	}
+	// An enriched value goes back to the encoder's pool once the client
+	// is done with it: its promise runs after the record was acknowledged
+	// or failed for good, and the client holds no reference afterwards.
+	outPromise := func(r *kgo.Record, err error) {
+		promise(r, err)
+		p.recycle(r.Value)
+	}
 	dlqByReason := map[string]int{}
 	out := 0
 	p.transform(recs, func(i int, res result) {
@@ -333,7 +342,7 @@ func (p *Pipeline) transact(recs []*kgo.Record) (bool, error) {
 			return
 		}
 		out++
-		p.sess.Produce(ctx, &kgo.Record{Topic: p.cfg.OutputTopic, Key: r.Key, Value: res.value}, promise)
+		p.sess.Produce(ctx, &kgo.Record{Topic: p.cfg.OutputTopic, Key: r.Key, Value: res.value}, outPromise)
 	})
 	commit := kgo.TryCommit
 	if err := p.sess.Client().Flush(ctx); err != nil {

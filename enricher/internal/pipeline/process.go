@@ -33,6 +33,10 @@ type Processor struct {
 	// Encode returns the Confluent wire-format bytes of l (the contract
 	// of sr.Serde.Encode); it must not retain l.
 	Encode func(l *schema.AuditLog) ([]byte, error)
+	// Recycle, when set, takes back a value Encode returned once nothing
+	// uses it any more (avroenc.Encoder.Release for EncodeBuffer), so that
+	// encoding reuses buffers instead of allocating one per record.
+	Recycle func([]byte)
 	// SourceTags are static tags by source_id.
 	SourceTags map[string]map[string]string
 	// MaxOutputBytes bounds an encoded value (0: no bound).
@@ -48,7 +52,8 @@ var metaHeaders = [...]string{normalize.HeaderWorkspaceID, normalize.HeaderSourc
 	normalize.HeaderSourceTTL, normalize.HeaderReceivedAt, normalize.HeaderTags}
 
 // Process returns the encoded enriched value of r, or an error for which
-// normalize.ReasonOf gives the dead-letter reason. Every error is
+// normalize.ReasonOf gives the dead-letter reason. Pass the value to Done
+// once it is no longer used (after its produce completed). Every error is
 // permanent: the same record always fails the same way. r's value and
 // headers are read in place (not copied), so they must not change while
 // Process runs; the returned bytes share nothing with r.
@@ -101,7 +106,18 @@ func (p *Processor) Process(r *kgo.Record) ([]byte, error) {
 		return nil, &normalize.Error{Reason: ReasonEncoding, Err: err}
 	}
 	if p.MaxOutputBytes > 0 && len(b) > p.MaxOutputBytes {
-		return nil, &normalize.Error{Reason: ReasonOutputTooLarge, Err: fmt.Errorf("encoded record is %d bytes, limit %d", len(b), p.MaxOutputBytes)}
+		n := len(b)
+		p.Done(b)
+		return nil, &normalize.Error{Reason: ReasonOutputTooLarge, Err: fmt.Errorf("encoded record is %d bytes, limit %d", n, p.MaxOutputBytes)}
 	}
 	return b, nil
+}
+
+// Done hands a value returned by Process back for reuse (see Recycle);
+// the value must not be used afterwards. Without Recycle it does nothing.
+// It is safe for concurrent use when Recycle is.
+func (p *Processor) Done(b []byte) {
+	if p.Recycle != nil && b != nil {
+		p.Recycle(b)
+	}
 }
