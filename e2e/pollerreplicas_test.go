@@ -69,7 +69,10 @@ func TestPollerReplicasSurviveKill9(t *testing.T) {
 	a, b := start("poller-a"), start("poller-b")
 	waitPublished(t, cl, sim, ids, 2*time.Minute)
 	// The first replica may have collected the whole backlog before the
-	// second joined; live events show who owns what once both are in.
+	// second joined; live events show who owns what once both are in (one
+	// more cycle first, so that the group has settled).
+	sim.Generate(5)
+	waitPublished(t, cl, sim, ids, 2*time.Minute)
 	beforeA, beforeB := publishedCounts(t, a.admin), publishedCounts(t, b.admin)
 	sim.Generate(10)
 	waitPublished(t, cl, sim, ids, 2*time.Minute)
