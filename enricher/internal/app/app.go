@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"os"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -24,23 +21,7 @@ import (
 
 // NewRegistryClient returns a schema registry client for cfg.
 func NewRegistryClient(cfg RegistryConfig) (*sr.Client, error) {
-	opts := []sr.ClientOpt{sr.URLs(cfg.URLs...), sr.HTTPClient(&http.Client{Timeout: cfg.Timeout})}
-	if cfg.Username != "" {
-		pass := cfg.Password.Value()
-		if !cfg.Password.IsSet() && cfg.PasswordFile != "" {
-			b, err := os.ReadFile(cfg.PasswordFile)
-			if err != nil {
-				return nil, fmt.Errorf("reading registry.password_file: %w", err)
-			}
-			pass = strings.TrimRight(string(b), "\r\n")
-		}
-		opts = append(opts, sr.BasicAuth(cfg.Username, pass))
-	}
-	cl, err := sr.NewClient(opts...)
-	if err != nil {
-		return nil, fmt.Errorf("creating registry client: %w", err)
-	}
-	return cl, nil
+	return cfg.Connection().Client()
 }
 
 // Run runs the enricher until ctx is done: it opens the geo databases,

@@ -3,7 +3,6 @@ package app
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"time"
 
@@ -79,22 +78,16 @@ type RegistryConfig struct {
 	Timeout time.Duration `koanf:"timeout"`
 }
 
+// Connection returns the fields that reach the registry.
+func (c RegistryConfig) Connection() schema.Registry {
+	return schema.Registry{URLs: c.URLs, Username: c.Username, Password: c.Password, Timeout: c.Timeout, UserAgent: "auditpipe-enricher"}
+}
+
 // Validate checks the registry fields.
 func (c RegistryConfig) Validate() error {
-	var errs []error
-	if len(c.URLs) == 0 {
-		errs = append(errs, errors.New("urls: must not be empty"))
-	}
-	for i, u := range c.URLs {
-		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			errs = append(errs, fmt.Errorf("urls[%d]: %q is not an http(s) URL", i, u))
-		}
-	}
+	errs := c.Connection().Problems()
 	if c.Subject == "" {
 		errs = append(errs, errors.New("subject: must not be empty"))
-	}
-	if c.Timeout <= 0 {
-		errs = append(errs, errors.New("timeout: must be positive"))
 	}
 	return errors.Join(errs...)
 }

@@ -4,10 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/auditpipe/auditpipe/loader/internal/chwriter"
 	"github.com/auditpipe/auditpipe/loader/internal/pipeline"
@@ -90,13 +87,9 @@ func migrate(ctx context.Context, w *chwriter.Writer, cfg Config, logger *slog.L
 }
 
 func newDecoder(c RegistryConfig) (*schema.Decoder, error) {
-	opts := []sr.ClientOpt{sr.URLs(c.URLs...), sr.HTTPClient(&http.Client{Timeout: c.Timeout}), sr.UserAgent("auditpipe-loader")}
-	if c.Username != "" {
-		opts = append(opts, sr.BasicAuth(c.Username, c.Password.Value()))
-	}
-	cl, err := sr.NewClient(opts...)
+	cl, err := c.Connection().Client()
 	if err != nil {
-		return nil, fmt.Errorf("creating schema registry client: %w", err)
+		return nil, err
 	}
 	return schema.NewDecoder(cl, c.MaxSchemas)
 }

@@ -3,7 +3,6 @@ package app
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/auditpipe/auditpipe/loader/internal/batch"
@@ -11,6 +10,7 @@ import (
 	"github.com/auditpipe/auditpipe/loader/internal/pipeline"
 	"github.com/auditpipe/auditpipe/pkg/config"
 	"github.com/auditpipe/auditpipe/pkg/kafka"
+	"github.com/auditpipe/auditpipe/pkg/schema"
 	"github.com/auditpipe/auditpipe/pkg/service"
 	"github.com/auditpipe/auditpipe/pkg/telemetry"
 )
@@ -94,22 +94,16 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// Connection returns the fields that reach the registry.
+func (c RegistryConfig) Connection() schema.Registry {
+	return schema.Registry{URLs: c.URLs, Username: c.Username, Password: c.Password, Timeout: c.Timeout, UserAgent: "auditpipe-loader"}
+}
+
 // Validate checks the registry section.
 func (c RegistryConfig) Validate() error {
-	var errs []error
-	if len(c.URLs) == 0 {
-		errs = append(errs, errors.New("urls: at least one is required"))
-	}
-	for i, u := range c.URLs {
-		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			errs = append(errs, fmt.Errorf("urls[%d]: %q: want http(s)://host[:port]", i, u))
-		}
-	}
-	if c.Timeout <= 0 {
-		errs = append(errs, errors.New("timeout: must be positive"))
-	}
-	if c.Password.IsSet() && c.Username == "" {
-		errs = append(errs, errors.New("username: required with a password"))
+	errs := c.Connection().Problems()
+	if c.MaxSchemas < 0 {
+		errs = append(errs, errors.New("max_schemas: must not be negative (0: the default)"))
 	}
 	return errors.Join(errs...)
 }

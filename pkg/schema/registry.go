@@ -1,0 +1,65 @@
+package schema
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/sr"
+
+	"github.com/auditpipe/auditpipe/pkg/config"
+)
+
+// Registry is how a service reaches a Confluent-compatible Schema
+// Registry. Services keep their own configuration structs (their YAML
+// shapes differ) and pass the connection fields here.
+type Registry struct {
+	// URLs are the registry base URLs (http or https).
+	URLs []string
+	// Username and Password enable HTTP basic auth when Username is set.
+	Username string
+	Password config.Secret
+	// Timeout bounds each request.
+	Timeout time.Duration
+	// UserAgent names the service in the registry's logs.
+	UserAgent string
+}
+
+// Problems lists every invalid field, named as in the services' YAML
+// (urls[i], timeout, username); empty when the connection is usable.
+func (r Registry) Problems() []error {
+	var errs []error
+	if len(r.URLs) == 0 {
+		errs = append(errs, errors.New("urls: at least one is required"))
+	}
+	for i, u := range r.URLs {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			errs = append(errs, fmt.Errorf("urls[%d]: %q: want http(s)://host[:port]", i, u))
+		}
+	}
+	if r.Timeout <= 0 {
+		errs = append(errs, errors.New("timeout: must be positive"))
+	}
+	if r.Password.IsSet() && r.Username == "" {
+		errs = append(errs, errors.New("username: required with a password"))
+	}
+	return errs
+}
+
+// Client returns a registry client. It does not contact the registry.
+func (r Registry) Client() (*sr.Client, error) {
+	opts := []sr.ClientOpt{sr.URLs(r.URLs...), sr.HTTPClient(&http.Client{Timeout: r.Timeout})}
+	if r.UserAgent != "" {
+		opts = append(opts, sr.UserAgent(r.UserAgent))
+	}
+	if r.Username != "" {
+		opts = append(opts, sr.BasicAuth(r.Username, r.Password.Value()))
+	}
+	cl, err := sr.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("creating schema registry client: %w", err)
+	}
+	return cl, nil
+}
