@@ -141,12 +141,14 @@ func TestTwoLoadersThroughRebalance(t *testing.T) {
 	assert.Equal(t, end, committed)
 }
 
-// crashingInserter inserts through next until armed; the first insert
-// after that is sent and acknowledged, then it freezes (the process
-// "dies" after ClickHouse stored the rows and before any commit) and
-// fails forever once released.
+// crashingInserter makes the process "die" at its first insert: with
+// stored set, after ClickHouse stored and acknowledged the rows and before
+// any commit (the case a duplicate would come from); without, before the
+// rows reach ClickHouse (the case a loss would come from). It then freezes
+// until released and fails forever.
 type crashingInserter struct {
 	next     pipeline.Inserter
+	stored   bool
 	inserted chan struct{}
 	release  chan struct{}
 	crashed  atomic.Bool
@@ -157,8 +159,10 @@ func (c *crashingInserter) Insert(ctx context.Context, token string, rows []*sch
 	if c.crashed.Load() {
 		return errors.New("crashed")
 	}
-	if err := c.next.Insert(ctx, token, rows); err != nil {
-		return err
+	if c.stored {
+		if err := c.next.Insert(ctx, token, rows); err != nil {
+			return err
+		}
 	}
 	c.crashed.Store(true)
 	c.once.Do(func() { close(c.inserted) })
@@ -166,37 +170,50 @@ func (c *crashingInserter) Insert(ctx context.Context, token string, rows []*sch
 	return errors.New("crashed")
 }
 
-func TestCrashAfterInsertNoLossNoDuplicate(t *testing.T) {
-	e := newEnv(t, nil)
-	// No merges: a duplicate would stay visible to count().
-	require.NoError(t, e.w.Exec(t.Context(), "SYSTEM STOP MERGES "+e.db+"."+schema.Table))
-	e.produce(0, 2000, nil)
-	crash := &crashingInserter{next: e.w, inserted: make(chan struct{}), release: make(chan struct{})}
-	a := e.start(loaderOpts{ins: crash, drain: 500 * time.Millisecond, policy: newPolicy(100_000, 200*time.Millisecond)})
-	select {
-	case <-crash.inserted:
-	case <-time.After(30 * time.Second):
-		t.Fatal("no insert")
-	}
-	stored := e.rows()
-	require.Positive(t, stored)
-	committed, _ := e.committed()
-	require.Less(t, committed, int64(2000), "the crashed loader committed nothing after its insert")
+func TestCrashDuringInsertNoLossNoDuplicate(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		stored bool
+	}{
+		{"after ClickHouse stored the batch", true},
+		{"before the batch reached ClickHouse", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			// No merges: a duplicate would stay visible to count().
+			require.NoError(t, e.w.Exec(t.Context(), "SYSTEM STOP MERGES "+e.db+"."+schema.Table))
+			e.produce(0, 2000, nil)
+			crash := &crashingInserter{next: e.w, stored: tc.stored, inserted: make(chan struct{}), release: make(chan struct{})}
+			a := e.start(loaderOpts{ins: crash, drain: 500 * time.Millisecond, policy: newPolicy(100_000, 200*time.Millisecond)})
+			select {
+			case <-crash.inserted:
+			case <-time.After(30 * time.Second):
+				t.Fatal("no insert")
+			}
+			if tc.stored {
+				require.Positive(t, e.rows())
+			} else {
+				require.Zero(t, e.rows())
+			}
+			committed, _ := e.committed()
+			require.Less(t, committed, int64(2000), "the crashed loader committed nothing after its insert")
 
-	// More records arrive before the restart, so a fresh batch would span
-	// a different range than the crashed insert did.
-	e.produce(2000, 2100, nil)
-	// The restarted loader joins; the frozen one is evicted after its
-	// rebalance timeout, and the new one repeats the announced ranges with
-	// the same tokens, which ClickHouse deduplicates.
-	b := e.start(loaderOpts{})
-	e.waitRows(2100, 60*time.Second)
-	close(crash.release)
-	_ = a.stop() // fails: it lost its partitions
-	require.NoError(t, b.stop())
-	e.requireExactlyOnce(2100)
-	committed, end := e.committed()
-	assert.Equal(t, end, committed)
+			// More records arrive before the restart, so a fresh batch would
+			// span a different range than the crashed insert did.
+			e.produce(2000, 2100, nil)
+			// The restarted loader joins; the frozen one is evicted after its
+			// rebalance timeout, and the new one repeats the announced ranges
+			// with the same tokens, which ClickHouse deduplicates.
+			b := e.start(loaderOpts{})
+			e.waitRows(2100, 60*time.Second)
+			close(crash.release)
+			_ = a.stop() // fails: it lost its partitions
+			require.NoError(t, b.stop())
+			e.requireExactlyOnce(2100)
+			committed, end := e.committed()
+			assert.Equal(t, end, committed)
+		})
+	}
 }
 
 // gatedInserter blocks its first Insert until released.
