@@ -184,3 +184,65 @@ func FuzzEnvPath(f *testing.F) {
 		_ = config.Load(&cfg, config.Options{EnvPrefix: "T_", Environ: env("T_" + name + "=" + value)})
 	})
 }
+
+// shared is a section that several services embed flat.
+type shared struct {
+	URLs    []string      `koanf:"urls"`
+	Timeout time.Duration `koanf:"timeout"`
+	Pass    config.Secret `koanf:"pass"`
+	// PassFile is read into Pass by Load.
+	PassFile string `koanf:"pass_file"`
+}
+
+type squashedSection struct {
+	shared  `koanf:",squash"`
+	Subject string `koanf:"subject"`
+}
+
+func (s squashedSection) Validate() error {
+	var errs []error
+	if len(s.URLs) == 0 {
+		errs = append(errs, errors.New("urls: required"))
+	}
+	if s.Subject == "" {
+		errs = append(errs, errors.New("subject: required"))
+	}
+	return errors.Join(errs...)
+}
+
+type squashConfig struct {
+	Registry squashedSection `koanf:"registry"`
+}
+
+func TestSquashedStructKeepsKeysFlat(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "pass")
+	require.NoError(t, os.WriteFile(secret, []byte("s3cret\n"), 0o600))
+	file := filepath.Join(dir, "c.yaml")
+	require.NoError(t, os.WriteFile(file, []byte("registry:\n  urls: [http://a]\n  timeout: 3s\n  pass_file: "+secret+"\n"), 0o600))
+
+	cfg := squashConfig{Registry: squashedSection{shared: shared{Timeout: time.Second}, Subject: "s"}}
+	require.NoError(t, config.Load(&cfg, config.Options{File: file, EnvPrefix: "T_", Environ: func() []string { return []string{"T_REGISTRY__SUBJECT=from-env"} }}))
+	assert.Equal(t, []string{"http://a"}, cfg.Registry.URLs)
+	assert.Equal(t, 3*time.Second, cfg.Registry.Timeout)
+	assert.Equal(t, "s3cret", cfg.Registry.Pass.Value(), "the *_file sibling inside the squashed struct is resolved")
+	assert.Equal(t, "from-env", cfg.Registry.Subject)
+
+	out, err := config.Redact(cfg)
+	require.NoError(t, err)
+	assert.Contains(t, out, "registry:\n    urls: ['http://a']\n    timeout: 3s\n    pass: '[REDACTED]'\n    pass_file: ")
+	assert.NotContains(t, out, "shared")
+
+	// Unknown keys, secrets in the file and Validate see the flat keys.
+	require.NoError(t, os.WriteFile(file, []byte("registry:\n  urls: []\n  pass: x\n  shared: {}\n"), 0o600))
+	cfg = squashConfig{}
+	err = config.Load(&cfg, config.Options{File: file})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "registry.shared: unknown configuration key")
+	assert.Contains(t, err.Error(), "registry.pass: secrets must not be written")
+
+	err = config.Validate(squashConfig{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "registry.urls: required")
+	assert.Contains(t, err.Error(), "registry.subject: required")
+}

@@ -9,4 +9,8 @@
 // separates levels, the rest is lower-cased), AUDITPIPE_POLLER_KAFKA__BROKERS
 // takes a comma-separated list, and AUDITPIPE_POLLER_SOURCES__0__ADMIN_KEY
 // sets sources[0].admin_key (an index one past the end appends an element).
+//
+// An embedded struct tagged `koanf:",squash"` contributes its fields as keys
+// of the embedding struct, so shared sections (service.Runtime,
+// schema.Registry) keep a flat YAML shape.
 package config

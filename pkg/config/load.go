@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -248,13 +249,8 @@ func toMap(v reflect.Value, redact bool) any {
 		return toMap(v.Elem(), redact)
 	case reflect.Struct:
 		m := map[string]any{}
-		for i := 0; i < v.NumField(); i++ {
-			f := v.Type().Field(i)
-			tag := tagName(f)
-			if tag == "" {
-				continue
-			}
-			m[tag] = toMap(v.Field(i), redact)
+		for _, k := range keysOf(v.Type()) {
+			m[k.tag] = toMap(v.FieldByIndex(k.index), redact)
 		}
 		return m
 	case reflect.Map:
@@ -276,6 +272,44 @@ func toMap(v reflect.Value, redact bool) any {
 	default:
 		return v.Interface()
 	}
+}
+
+// key is one configuration key of a struct type: its tag and the index
+// path of its field. The fields of an embedded struct tagged
+// `koanf:",squash"` are keys of the embedding struct (no nesting level).
+type key struct {
+	tag   string
+	index []int
+	field reflect.StructField
+}
+
+// keysOf lists the keys of struct type t in field order.
+func keysOf(t reflect.Type) []key {
+	var out []key
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if squashed(f) {
+			for _, k := range keysOf(f.Type) {
+				k.index = append([]int{i}, k.index...)
+				out = append(out, k)
+			}
+			continue
+		}
+		if tag := tagName(f); tag != "" {
+			out = append(out, key{tag: tag, index: []int{i}, field: f})
+		}
+	}
+	return out
+}
+
+// squashed reports whether f is an embedded struct whose fields are keys
+// of the embedding struct.
+func squashed(f reflect.StructField) bool {
+	if !f.Anonymous || f.Type.Kind() != reflect.Struct {
+		return false
+	}
+	_, opts, _ := strings.Cut(f.Tag.Get("koanf"), ",")
+	return slices.Contains(strings.Split(opts, ","), "squash")
 }
 
 func tagName(f reflect.StructField) string {
@@ -306,11 +340,10 @@ func secretsInFile(m map[string]any, t reflect.Type, file string) []error {
 			if !ok {
 				return
 			}
-			for i := 0; i < t.NumField(); i++ {
-				f := t.Field(i)
-				tag := tagName(f)
+			for _, k := range keysOf(t) {
+				f, tag := k.field, k.tag
 				val, ok := nm[tag]
-				if tag == "" || !ok {
+				if !ok {
 					continue
 				}
 				p := join(path, tag)
@@ -352,28 +385,23 @@ func resolveSecretFiles(v reflect.Value, path string) []error {
 		if v.Type() == secretType {
 			return nil
 		}
+		keys := keysOf(v.Type())
 		byTag := map[string]reflect.Value{}
-		for i := 0; i < v.NumField(); i++ {
-			if tag := tagName(v.Type().Field(i)); tag != "" {
-				byTag[tag] = v.Field(i)
-			}
+		for _, k := range keys {
+			byTag[k.tag] = v.FieldByIndex(k.index)
 		}
-		for i := 0; i < v.NumField(); i++ {
-			f := v.Type().Field(i)
-			tag := tagName(f)
-			if tag == "" {
-				continue
-			}
+		for _, k := range keys {
+			tag, fv := k.tag, v.FieldByIndex(k.index)
 			p := join(path, tag)
-			if f.Type != secretType {
-				out = append(out, resolveSecretFiles(v.Field(i), p)...)
+			if k.field.Type != secretType {
+				out = append(out, resolveSecretFiles(fv, p)...)
 				continue
 			}
 			fileField, ok := byTag[tag+"_file"]
 			if !ok || fileField.Kind() != reflect.String || fileField.String() == "" {
 				continue
 			}
-			if v.Field(i).Interface().(Secret).IsSet() {
+			if fv.Interface().(Secret).IsSet() {
 				out = append(out, fmt.Errorf("%s: set both directly and through %s_file: keep one", p, tag))
 				continue
 			}
@@ -387,7 +415,7 @@ func resolveSecretFiles(v reflect.Value, path string) []error {
 				out = append(out, fmt.Errorf("%s_file: %s is empty", p, fileField.String()))
 				continue
 			}
-			v.Field(i).Set(reflect.ValueOf(NewSecret(s)))
+			fv.Set(reflect.ValueOf(NewSecret(s)))
 		}
 	}
 	return out

@@ -41,10 +41,8 @@ func toNode(v reflect.Value) *yaml.Node {
 		return toNode(v.Elem())
 	case reflect.Struct:
 		n := &yaml.Node{Kind: yaml.MappingNode}
-		for i := 0; i < v.NumField(); i++ {
-			if tag := tagName(v.Type().Field(i)); tag != "" {
-				n.Content = append(n.Content, scalar(tag, "!!str"), toNode(v.Field(i)))
-			}
+		for _, k := range keysOf(v.Type()) {
+			n.Content = append(n.Content, scalar(k.tag, "!!str"), toNode(v.FieldByIndex(k.index)))
 		}
 		return n
 	case reflect.Slice, reflect.Array:

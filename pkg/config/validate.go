@@ -19,7 +19,9 @@ type Validator interface {
 // struct in it that has the method, nested structs and list elements
 // included, and joins every problem found, each prefixed with its key path
 // (kafka.sasl.mechanism, sources[1].poll_interval). It returns nil when all
-// pass.
+// pass. The fields of an embedded `koanf:",squash"` struct are walked as the
+// embedding struct's; the embedded struct's own Validate is the embedding
+// struct's to call (it is promoted when the embedding struct has none).
 func Validate(cfg any) error {
 	return errors.Join(validate(reflect.ValueOf(cfg), "")...)
 }
@@ -43,10 +45,8 @@ func validate(v reflect.Value, path string) []error {
 		if val, ok := asValidator(v); ok {
 			out = append(out, prefix(path, val.Validate())...)
 		}
-		for i := 0; i < v.NumField(); i++ {
-			if tag := tagName(v.Type().Field(i)); tag != "" {
-				out = append(out, validate(v.Field(i), join(path, tag))...)
-			}
+		for _, k := range keysOf(v.Type()) {
+			out = append(out, validate(v.FieldByIndex(k.index), join(path, k.tag))...)
 		}
 	case reflect.Slice, reflect.Array:
 		for i := 0; i < v.Len(); i++ {
