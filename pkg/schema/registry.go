@@ -13,22 +13,23 @@ import (
 )
 
 // Registry is how a service reaches a Confluent-compatible Schema
-// Registry. Services keep their own configuration structs (their YAML
-// shapes differ) and pass the connection fields here.
+// Registry: the connection keys of a service's `registry` section, which
+// embeds it with `koanf:",squash"` and adds its own keys beside them.
 type Registry struct {
 	// URLs are the registry base URLs (http or https).
-	URLs []string
-	// Username and Password enable HTTP basic auth when Username is set.
-	Username string
-	Password config.Secret
+	URLs []string `koanf:"urls"`
+	// Username and Password enable HTTP basic auth when Username is set;
+	// the password comes from the environment or PasswordFile.
+	Username     string        `koanf:"username"`
+	Password     config.Secret `koanf:"password"`
+	PasswordFile string        `koanf:"password_file"`
 	// Timeout bounds each request.
-	Timeout time.Duration
-	// UserAgent names the service in the registry's logs.
-	UserAgent string
+	Timeout time.Duration `koanf:"timeout"`
 }
 
-// Problems lists every invalid field, named as in the services' YAML
-// (urls[i], timeout, username); empty when the connection is usable.
+// Problems lists every invalid field by its key (urls[i], timeout,
+// username); empty when the connection is usable. The embedding section's
+// Validate calls it.
 func (r Registry) Problems() []error {
 	var errs []error
 	if len(r.URLs) == 0 {
@@ -48,11 +49,12 @@ func (r Registry) Problems() []error {
 	return errs
 }
 
-// Client returns a registry client. It does not contact the registry.
-func (r Registry) Client() (*sr.Client, error) {
+// Client returns a registry client that names itself userAgent. It does
+// not contact the registry.
+func (r Registry) Client(userAgent string) (*sr.Client, error) {
 	opts := []sr.ClientOpt{sr.URLs(r.URLs...), sr.HTTPClient(&http.Client{Timeout: r.Timeout})}
-	if r.UserAgent != "" {
-		opts = append(opts, sr.UserAgent(r.UserAgent))
+	if userAgent != "" {
+		opts = append(opts, sr.UserAgent(userAgent))
 	}
 	if r.Username != "" {
 		opts = append(opts, sr.BasicAuth(r.Username, r.Password.Value()))

@@ -38,7 +38,7 @@ func TestRegistryProblems(t *testing.T) {
 
 func TestRegistryClientReachesRegistry(t *testing.T) {
 	reg := kafkatest.NewRegistry(t)
-	cl, err := schema.Registry{URLs: []string{reg.URL()}, Timeout: 5 * time.Second, UserAgent: "auditpipe-test"}.Client()
+	cl, err := schema.Registry{URLs: []string{reg.URL()}, Timeout: 5 * time.Second}.Client("auditpipe-test")
 	require.NoError(t, err)
 	_, id, err := schema.NewSerde(context.Background(), cl, schema.Subject, true)
 	require.NoError(t, err)

@@ -33,6 +33,11 @@ type Runtime struct {
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
 }
 
+// RuntimeConfig implements Config: a service's configuration embeds
+// Runtime with `koanf:",squash"` (log, admin and shutdown_timeout stay
+// top-level keys) and so is a Config.
+func (r Runtime) RuntimeConfig() Runtime { return r }
+
 // DefaultRuntime logs JSON at info and serves the admin endpoints on addr.
 func DefaultRuntime(addr string) Runtime {
 	return Runtime{

@@ -19,11 +19,6 @@ import (
 	"github.com/auditpipe/auditpipe/pkg/service"
 )
 
-// NewRegistryClient returns a schema registry client for cfg.
-func NewRegistryClient(cfg RegistryConfig) (*sr.Client, error) {
-	return cfg.Connection().Client()
-}
-
 // Run runs the enricher until ctx is done: it opens the geo databases,
 // registers (or looks up) the Avro schema, creates the output topics when
 // configured, waits for the databases, then runs the pipeline. On
@@ -58,7 +53,7 @@ func Run(ctx context.Context, cfg Config, s service.Settings) error {
 	go func() { geoDone <- geoEnricher.Run(geoCtx) }()
 	defer func() { stopGeo(); <-geoDone }()
 
-	rcl, err := NewRegistryClient(cfg.Registry)
+	rcl, err := cfg.Registry.Client("auditpipe-enricher")
 	if err != nil {
 		return err
 	}

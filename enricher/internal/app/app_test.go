@@ -253,7 +253,7 @@ func TestConfigValidate(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "group")
 	assert.Contains(t, err.Error(), "max_poll_records")
-	bad := app.RegistryConfig{URLs: []string{"ftp://x"}}
+	bad := app.RegistryConfig{Registry: schema.Registry{URLs: []string{"ftp://x"}}}
 	require.Error(t, bad.Validate())
 }
 

@@ -7,18 +7,15 @@ import (
 	"time"
 
 	"github.com/auditpipe/auditpipe/enricher/internal/geo"
-	"github.com/auditpipe/auditpipe/pkg/config"
 	"github.com/auditpipe/auditpipe/pkg/kafka"
 	"github.com/auditpipe/auditpipe/pkg/schema"
 	"github.com/auditpipe/auditpipe/pkg/service"
-	"github.com/auditpipe/auditpipe/pkg/telemetry"
 )
 
 // Config is the enricher's configuration.
 type Config struct {
-	Log             telemetry.LogConfig   `koanf:"log"`
-	Admin           telemetry.AdminConfig `koanf:"admin"`
-	ShutdownTimeout time.Duration         `koanf:"shutdown_timeout"`
+	// Runtime holds the log, admin and shutdown_timeout keys.
+	service.Runtime `koanf:",squash"`
 
 	// Kafka is the cluster connection.
 	Kafka kafka.Config `koanf:"kafka"`
@@ -61,31 +58,20 @@ type TopicsConfig struct {
 	Create bool `koanf:"create"`
 }
 
-// RegistryConfig configures the schema registry.
+// RegistryConfig configures the schema registry: the connection keys
+// (urls, username, password, password_file, timeout) and the subject.
 type RegistryConfig struct {
-	// URLs are the registry base URLs.
-	URLs []string `koanf:"urls"`
+	schema.Registry `koanf:",squash"`
 	// Subject holds the enriched value schema (TopicNameStrategy).
 	Subject string `koanf:"subject"`
 	// Register registers the schema at startup (idempotent, sets BACKWARD
 	// compatibility); false only looks it up and fails if it is missing.
 	Register bool `koanf:"register"`
-	// Username and Password enable HTTP basic auth.
-	Username     string        `koanf:"username"`
-	Password     config.Secret `koanf:"password"`
-	PasswordFile string        `koanf:"password_file"`
-	// Timeout bounds each registry request.
-	Timeout time.Duration `koanf:"timeout"`
-}
-
-// Connection returns the fields that reach the registry.
-func (c RegistryConfig) Connection() schema.Registry {
-	return schema.Registry{URLs: c.URLs, Username: c.Username, Password: c.Password, Timeout: c.Timeout, UserAgent: "auditpipe-enricher"}
 }
 
 // Validate checks the registry fields.
 func (c RegistryConfig) Validate() error {
-	errs := c.Connection().Problems()
+	errs := c.Registry.Problems()
 	if c.Subject == "" {
 		errs = append(errs, errors.New("subject: must not be empty"))
 	}
@@ -114,12 +100,9 @@ func DefaultConfig() Config {
 	if err != nil || host == "" {
 		host = "local"
 	}
-	rt := service.DefaultRuntime("127.0.0.1:9102")
 	return Config{
-		Log:             rt.Log,
-		Admin:           rt.Admin,
-		ShutdownTimeout: rt.ShutdownTimeout,
-		Kafka:           kafka.DefaultConfig(),
+		Runtime: service.DefaultRuntime("127.0.0.1:9102"),
+		Kafka:   kafka.DefaultConfig(),
 		Topics: TopicsConfig{
 			Raw:      "openai-audit-raw",
 			Enriched: kafka.TopicSpec{Name: "openai-audit-enriched", Partitions: 6, ReplicationFactor: -1},
@@ -132,10 +115,9 @@ func DefaultConfig() Config {
 		TransactionEndTimeout: 20 * time.Second,
 		MaxOutputBytes:        1_000_000,
 		Registry: RegistryConfig{
-			URLs:     []string{"http://127.0.0.1:8081"},
+			Registry: schema.Registry{URLs: []string{"http://127.0.0.1:8081"}, Timeout: 10 * time.Second},
 			Subject:  schema.Subject,
 			Register: true,
-			Timeout:  10 * time.Second,
 		},
 		Geo: geo.DefaultConfig(),
 	}
@@ -145,7 +127,7 @@ func DefaultConfig() Config {
 // themselves.
 func (c Config) Validate() error {
 	var errs []error
-	if err := c.RuntimeConfig().Validate(); err != nil {
+	if err := c.Runtime.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.Group == "" {
@@ -169,9 +151,4 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("max_output_bytes: must not be negative"))
 	}
 	return errors.Join(errs...)
-}
-
-// RuntimeConfig implements service.Config.
-func (c Config) RuntimeConfig() service.Runtime {
-	return service.Runtime{Log: c.Log, Admin: c.Admin, ShutdownTimeout: c.ShutdownTimeout}
 }

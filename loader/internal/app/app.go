@@ -87,7 +87,7 @@ func migrate(ctx context.Context, w *chwriter.Writer, cfg Config, logger *slog.L
 }
 
 func newDecoder(c RegistryConfig) (*schema.Decoder, error) {
-	cl, err := c.Connection().Client()
+	cl, err := c.Registry.Client("auditpipe-loader")
 	if err != nil {
 		return nil, err
 	}

@@ -8,18 +8,15 @@ import (
 	"github.com/auditpipe/auditpipe/loader/internal/batch"
 	"github.com/auditpipe/auditpipe/loader/internal/chwriter"
 	"github.com/auditpipe/auditpipe/loader/internal/pipeline"
-	"github.com/auditpipe/auditpipe/pkg/config"
 	"github.com/auditpipe/auditpipe/pkg/kafka"
 	"github.com/auditpipe/auditpipe/pkg/schema"
 	"github.com/auditpipe/auditpipe/pkg/service"
-	"github.com/auditpipe/auditpipe/pkg/telemetry"
 )
 
 // Config is the loader's whole configuration.
 type Config struct {
-	Log             telemetry.LogConfig   `koanf:"log"`
-	Admin           telemetry.AdminConfig `koanf:"admin"`
-	ShutdownTimeout time.Duration         `koanf:"shutdown_timeout"`
+	// Runtime holds the log, admin and shutdown_timeout keys.
+	service.Runtime `koanf:",squash"`
 
 	Kafka    kafka.Config    `koanf:"kafka"`
 	Registry RegistryConfig  `koanf:"registry"`
@@ -31,16 +28,11 @@ type Config struct {
 	MigrateOnly bool `koanf:"migrate_only"`
 }
 
-// RegistryConfig is how the loader reaches the Schema Registry.
+// RegistryConfig is how the loader reaches the Schema Registry: the
+// connection keys (urls, username, password, password_file, timeout) and
+// the schema cache bound.
 type RegistryConfig struct {
-	// URLs of the registry.
-	URLs []string `koanf:"urls"`
-	// Username and Password for HTTP basic auth (optional).
-	Username     string        `koanf:"username"`
-	Password     config.Secret `koanf:"password"`
-	PasswordFile string        `koanf:"password_file"`
-	// Timeout bounds one registry request.
-	Timeout time.Duration `koanf:"timeout"`
+	schema.Registry `koanf:",squash"`
 	// MaxSchemas bounds the cached writer schemas.
 	MaxSchemas int `koanf:"max_schemas"`
 }
@@ -62,14 +54,13 @@ type ConsumerConfig struct {
 // contract's topic, group and DLQ, batches of 100,000 rows / 64 MiB / 1 s,
 // ClickHouse native on 127.0.0.1:9000 with migrations at startup.
 func DefaultConfig() Config {
-	rt := service.DefaultRuntime("127.0.0.1:9103")
 	pc := pipeline.DefaultConfig()
 	kc := kafka.DefaultConfig()
 	kc.ClientID = "auditpipe-loader"
 	return Config{
-		Log: rt.Log, Admin: rt.Admin, ShutdownTimeout: rt.ShutdownTimeout,
+		Runtime:  service.DefaultRuntime("127.0.0.1:9103"),
 		Kafka:    kc,
-		Registry: RegistryConfig{URLs: []string{"http://127.0.0.1:8081"}, Timeout: 10 * time.Second, MaxSchemas: 128},
+		Registry: RegistryConfig{Registry: schema.Registry{URLs: []string{"http://127.0.0.1:8081"}, Timeout: 10 * time.Second}, MaxSchemas: 128},
 		Consumer: ConsumerConfig{Topic: pc.Topic, Group: pc.Group, DLQTopic: pc.DLQTopic, RetryBackoff: pc.RetryBackoff,
 			RetryBackoffMax: pc.RetryBackoffMax, RevokeTimeout: pc.RevokeTimeout, InsertConcurrency: pc.InsertConcurrency},
 		Batch: pc.Batch,
@@ -77,16 +68,11 @@ func DefaultConfig() Config {
 	}
 }
 
-// RuntimeConfig implements service.Config.
-func (c Config) RuntimeConfig() service.Runtime {
-	return service.Runtime{Log: c.Log, Admin: c.Admin, ShutdownTimeout: c.ShutdownTimeout}
-}
-
 // Validate checks what spans sections: the pipeline's own settings.
 func (c Config) Validate() error {
 	var errs []error
-	if c.ShutdownTimeout <= 0 {
-		errs = append(errs, errors.New("shutdown_timeout: must be positive"))
+	if err := c.Runtime.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := c.pipelineConfig().Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("consumer: %w", err))
@@ -94,14 +80,9 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Connection returns the fields that reach the registry.
-func (c RegistryConfig) Connection() schema.Registry {
-	return schema.Registry{URLs: c.URLs, Username: c.Username, Password: c.Password, Timeout: c.Timeout, UserAgent: "auditpipe-loader"}
-}
-
 // Validate checks the registry section.
 func (c RegistryConfig) Validate() error {
-	errs := c.Connection().Problems()
+	errs := c.Registry.Problems()
 	if c.MaxSchemas < 0 {
 		errs = append(errs, errors.New("max_schemas: must not be negative (0: the default)"))
 	}

@@ -10,7 +10,6 @@ import (
 	"github.com/auditpipe/auditpipe/pkg/config"
 	"github.com/auditpipe/auditpipe/pkg/kafka"
 	"github.com/auditpipe/auditpipe/pkg/service"
-	"github.com/auditpipe/auditpipe/pkg/telemetry"
 	"github.com/auditpipe/auditpipe/poller/internal/collect"
 )
 
@@ -29,9 +28,8 @@ const (
 
 // Config is the poller's configuration.
 type Config struct {
-	Log             telemetry.LogConfig   `koanf:"log"`
-	Admin           telemetry.AdminConfig `koanf:"admin"`
-	ShutdownTimeout time.Duration         `koanf:"shutdown_timeout"`
+	// Runtime holds the log, admin and shutdown_timeout keys.
+	service.Runtime `koanf:",squash"`
 
 	Kafka  kafka.Config `koanf:"kafka"`
 	Topics TopicsConfig `koanf:"topics"`
@@ -112,10 +110,8 @@ type testOverrides struct {
 // broker, the design's topic and group names, no sources.
 func DefaultConfig() Config {
 	return Config{
-		Log:             telemetry.DefaultLogConfig(),
-		Admin:           service.DefaultRuntime("127.0.0.1:9101").Admin,
-		ShutdownTimeout: 30 * time.Second,
-		Kafka:           kafka.DefaultConfig(),
+		Runtime: service.DefaultRuntime("127.0.0.1:9101"),
+		Kafka:   kafka.DefaultConfig(),
 		Topics: TopicsConfig{
 			Raw:   kafka.TopicSpec{Name: "openai-audit-raw", Partitions: 12, ReplicationFactor: -1},
 			State: kafka.TopicSpec{Name: "auditpipe-poller-state", Partitions: 12, ReplicationFactor: -1, Configs: map[string]string{"cleanup_policy": "compact"}},
@@ -134,11 +130,6 @@ func DefaultConfig() Config {
 	}
 }
 
-// RuntimeConfig implements service.Config.
-func (c Config) RuntimeConfig() service.Runtime {
-	return service.Runtime{Log: c.Log, Admin: c.Admin, ShutdownTimeout: c.ShutdownTimeout}
-}
-
 // maxDedupCapacity keeps the state record under the broker's default
 // message.max.bytes (1 MiB): 8 bytes per id plus headroom.
 const maxDedupCapacity = 110_000
@@ -147,8 +138,8 @@ const maxDedupCapacity = 110_000
 // source checks itself.
 func (c Config) Validate() error {
 	var errs []error
-	if c.ShutdownTimeout <= 0 {
-		errs = append(errs, errors.New("shutdown_timeout: must be positive"))
+	if err := c.Runtime.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if strings.TrimSpace(c.Group) == "" {
 		errs = append(errs, errors.New("group: must not be empty"))
