@@ -64,6 +64,12 @@ func rawRecords(tb testing.TB, n int) []*kgo.Record {
 func BenchmarkProcess(b *testing.B) {
 	p := newProcessor(b)
 	recs := rawRecords(b, 4096)
+	processLoop(b, p, recs)
+}
+
+// processLoop processes recs round-robin, one per iteration, recycling each
+// output as the pipeline does once the record is produced.
+func processLoop(b *testing.B, p *Processor, recs []*kgo.Record) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
@@ -71,7 +77,7 @@ func BenchmarkProcess(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		p.Done(v) // as the pipeline does once the record is produced
+		p.Done(v)
 		i++
 	}
 }
@@ -87,16 +93,7 @@ func BenchmarkProcessUncached(b *testing.B) {
 	p.Geo, err = geo.New(cfg, nil, nil)
 	require.NoError(b, err)
 	recs := rawRecords(b, 4096)
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		v, err := p.Process(recs[i%len(recs)])
-		if err != nil {
-			b.Fatal(err)
-		}
-		p.Done(v) // as the pipeline does once the record is produced
-		i++
-	}
+	processLoop(b, p, recs)
 }
 
 const benchEvents = 50_000
