@@ -107,7 +107,7 @@ func (s *syncBuf) String() string {
 
 func TestProcess(t *testing.T) {
 	var out syncBuf
-	p, err := StartProcess("sleeper", "/bin/sh", []string{"-c", "trap 'exit 0' TERM; echo hello; sleep 60 & wait"}, nil, &out)
+	p, err := StartProcess("sleeper", "/bin/sh", []string{"-c", "trap 'exit 0' TERM; echo hello; while true; do sleep 0.05; done"}, nil, &out)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return strings.Contains(out.String(), "[sleeper] hello\n") }, 5*time.Second, 10*time.Millisecond)
 	require.Error(t, p.Restart(), "cannot restart a running process")
