@@ -499,15 +499,22 @@ func tailLinesOf(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// newClusterID returns a random Kafka cluster id: 16 bytes, base64url without padding.
+// newClusterID returns a random Kafka cluster id: 16 bytes, base64url
+// without padding. Like Kafka's Uuid.randomUuid it never starts with '-'
+// (one id in 64 would), which kafka-storage's argument parser would take
+// for an option ("--cluster-id: expected one argument").
 func newClusterID() (string, error) {
-	var u [16]byte
-	if _, err := rand.Read(u[:]); err != nil {
-		return "", fmt.Errorf("generating cluster id: %w", err)
+	for {
+		var u [16]byte
+		if _, err := rand.Read(u[:]); err != nil {
+			return "", fmt.Errorf("generating cluster id: %w", err)
+		}
+		u[6] = u[6]&0x0f | 0x40 // version 4, like Kafka's Uuid.randomUuid
+		u[8] = u[8]&0x3f | 0x80
+		if id := base64.RawURLEncoding.EncodeToString(u[:]); id[0] != '-' {
+			return id, nil
+		}
 	}
-	u[6] = u[6]&0x0f | 0x40 // version 4, like Kafka's Uuid.randomUuid
-	u[8] = u[8]&0x3f | 0x80
-	return base64.RawURLEncoding.EncodeToString(u[:]), nil
 }
 
 // freePorts returns n distinct free loopback ports (free when asked: another

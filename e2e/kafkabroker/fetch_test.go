@@ -188,3 +188,23 @@ func FuzzParseJavaVersion(f *testing.F) {
 		}
 	})
 }
+
+// TestClusterIDNeverLooksLikeAnOption: kafka-storage format reads an id
+// starting with '-' as an option; one random id in 64 did, and the broker
+// then failed to start.
+func TestClusterIDNeverLooksLikeAnOption(t *testing.T) {
+	seen := map[string]bool{}
+	for range 20_000 {
+		id, err := newClusterID()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id[0] == '-' || len(id) != 22 {
+			t.Fatalf("cluster id %q", id)
+		}
+		seen[id] = true
+	}
+	if len(seen) != 20_000 {
+		t.Fatalf("%d distinct ids of 20000", len(seen))
+	}
+}
