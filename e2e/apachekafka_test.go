@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/auditpipe/auditpipe/e2e/kafkabroker"
-	"github.com/auditpipe/auditpipe/pkg/openaisim"
+	"github.com/auditpipe/auditpipe/pkg/dev/openaisim"
 )
 
 // TestPipelineOnApacheKafka runs the same scenario as TestPipelineOnKfake

@@ -20,8 +20,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/auditpipe/auditpipe/e2e/devstack"
-	"github.com/auditpipe/auditpipe/pkg/chserver/chservertest"
-	"github.com/auditpipe/auditpipe/pkg/openaisim"
+	"github.com/auditpipe/auditpipe/pkg/dev/chserver/chservertest"
+	"github.com/auditpipe/auditpipe/pkg/dev/openaisim"
 )
 
 // binDir holds the poller, enricher and loader binaries built for this run.

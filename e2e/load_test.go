@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/auditpipe/auditpipe/pkg/openaisim"
+	"github.com/auditpipe/auditpipe/pkg/dev/openaisim"
 )
 
 // BenchmarkPipelineLoad pushes a simulated backlog (1M events by default;

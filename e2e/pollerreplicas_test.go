@@ -17,9 +17,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/auditpipe/auditpipe/e2e/devstack"
-	"github.com/auditpipe/auditpipe/pkg/kafka/kafkatest"
-	"github.com/auditpipe/auditpipe/pkg/openaisim"
-	"github.com/auditpipe/auditpipe/pkg/openaisim/openaisimtest"
+	"github.com/auditpipe/auditpipe/pkg/dev/kafkatest"
+	"github.com/auditpipe/auditpipe/pkg/dev/openaisim"
+	"github.com/auditpipe/auditpipe/pkg/dev/openaisim/openaisimtest"
 )
 
 // TestPollerReplicasSurviveKill9 runs two poller processes with the same

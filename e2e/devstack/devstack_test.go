@@ -17,8 +17,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/auditpipe/auditpipe/pkg/chserver/chservertest"
-	"github.com/auditpipe/auditpipe/pkg/openaisim"
+	"github.com/auditpipe/auditpipe/pkg/dev/chserver/chservertest"
+	"github.com/auditpipe/auditpipe/pkg/dev/openaisim"
 )
 
 func TestMain(m *testing.M) {

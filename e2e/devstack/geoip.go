@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/auditpipe/auditpipe/pkg/mmdbgen"
-	"github.com/auditpipe/auditpipe/pkg/openaisim"
+	"github.com/auditpipe/auditpipe/pkg/dev/mmdbgen"
+	"github.com/auditpipe/auditpipe/pkg/dev/openaisim"
 )
 
 // GeoIPPaths are the synthetic databases' files.

@@ -14,8 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
-	"github.com/auditpipe/auditpipe/pkg/chserver"
-	"github.com/auditpipe/auditpipe/pkg/openaisim"
+	"github.com/auditpipe/auditpipe/pkg/dev/chserver"
+	"github.com/auditpipe/auditpipe/pkg/dev/openaisim"
 )
 
 // InfraConfig says what to start and where. Addresses with port 0 get a free

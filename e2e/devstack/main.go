@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/auditpipe/auditpipe/pkg/openaisim"
+	"github.com/auditpipe/auditpipe/pkg/dev/openaisim"
 )
 
 // Main is bin/devstack: it parses args, starts the stack, prints the banner

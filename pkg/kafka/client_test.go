@@ -26,8 +26,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/auditpipe/auditpipe/pkg/config"
+	"github.com/auditpipe/auditpipe/pkg/dev/kafkatest"
 	"github.com/auditpipe/auditpipe/pkg/kafka"
-	"github.com/auditpipe/auditpipe/pkg/kafka/kafkatest"
 )
 
 // pki is a throwaway CA with a server certificate for 127.0.0.1 and a

@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/auditpipe/auditpipe/pkg/chdb"
+	"github.com/auditpipe/auditpipe/pkg/dev/chdb"
 	"github.com/auditpipe/auditpipe/pkg/schema"
 )
 

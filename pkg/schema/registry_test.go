@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/auditpipe/auditpipe/pkg/config"
-	"github.com/auditpipe/auditpipe/pkg/kafka/kafkatest"
+	"github.com/auditpipe/auditpipe/pkg/dev/kafkatest"
 	"github.com/auditpipe/auditpipe/pkg/schema"
 )
 

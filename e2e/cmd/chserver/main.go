@@ -16,8 +16,8 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"github.com/auditpipe/auditpipe/pkg/chdb"
-	"github.com/auditpipe/auditpipe/pkg/chserver"
+	"github.com/auditpipe/auditpipe/pkg/dev/chdb"
+	"github.com/auditpipe/auditpipe/pkg/dev/chserver"
 )
 
 func main() {

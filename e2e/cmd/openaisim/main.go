@@ -1,5 +1,5 @@
 // Command openaisim serves the OpenAI audit-log API simulator
-// (pkg/openaisim) for the dev stack, demos and load tests.
+// (pkg/dev/openaisim) for the dev stack, demos and load tests.
 package main
 
 import (
@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/auditpipe/auditpipe/pkg/openaisim"
+	"github.com/auditpipe/auditpipe/pkg/dev/openaisim"
 )
 
 func main() {

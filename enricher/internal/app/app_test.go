@@ -21,9 +21,9 @@ import (
 
 	"github.com/auditpipe/auditpipe/enricher/internal/app"
 	"github.com/auditpipe/auditpipe/enricher/internal/replay"
-	"github.com/auditpipe/auditpipe/pkg/kafka/kafkatest"
-	"github.com/auditpipe/auditpipe/pkg/mmdbgen"
-	"github.com/auditpipe/auditpipe/pkg/openaisim"
+	"github.com/auditpipe/auditpipe/pkg/dev/kafkatest"
+	"github.com/auditpipe/auditpipe/pkg/dev/mmdbgen"
+	"github.com/auditpipe/auditpipe/pkg/dev/openaisim"
 	"github.com/auditpipe/auditpipe/pkg/schema"
 	"github.com/auditpipe/auditpipe/pkg/service"
 	"github.com/auditpipe/auditpipe/pkg/telemetry"

@@ -11,7 +11,7 @@ import (
 
 	"github.com/auditpipe/auditpipe/enricher/internal/avroenc"
 	"github.com/auditpipe/auditpipe/enricher/internal/normalize"
-	"github.com/auditpipe/auditpipe/pkg/openaisim"
+	"github.com/auditpipe/auditpipe/pkg/dev/openaisim"
 	"github.com/auditpipe/auditpipe/pkg/schema"
 	"github.com/auditpipe/auditpipe/schemas"
 )

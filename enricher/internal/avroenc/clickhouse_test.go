@@ -20,9 +20,9 @@ import (
 
 	"github.com/auditpipe/auditpipe/enricher/internal/avroenc"
 	"github.com/auditpipe/auditpipe/enricher/internal/normalize"
-	"github.com/auditpipe/auditpipe/pkg/chserver/chservertest"
-	"github.com/auditpipe/auditpipe/pkg/kafka/kafkatest"
-	"github.com/auditpipe/auditpipe/pkg/openaisim"
+	"github.com/auditpipe/auditpipe/pkg/dev/chserver/chservertest"
+	"github.com/auditpipe/auditpipe/pkg/dev/kafkatest"
+	"github.com/auditpipe/auditpipe/pkg/dev/openaisim"
 	"github.com/auditpipe/auditpipe/pkg/schema"
 	"github.com/auditpipe/auditpipe/schemas"
 )

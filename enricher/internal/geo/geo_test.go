@@ -16,7 +16,7 @@ import (
 
 	"github.com/auditpipe/auditpipe/enricher/internal/geo"
 	"github.com/auditpipe/auditpipe/enricher/internal/normalize"
-	"github.com/auditpipe/auditpipe/pkg/mmdbgen"
+	"github.com/auditpipe/auditpipe/pkg/dev/mmdbgen"
 	"github.com/auditpipe/auditpipe/pkg/schema"
 )
 

@@ -16,9 +16,9 @@ import (
 
 	"github.com/auditpipe/auditpipe/enricher/internal/avroenc"
 	"github.com/auditpipe/auditpipe/enricher/internal/geo"
-	"github.com/auditpipe/auditpipe/pkg/kafka/kafkatest"
-	"github.com/auditpipe/auditpipe/pkg/mmdbgen"
-	"github.com/auditpipe/auditpipe/pkg/openaisim"
+	"github.com/auditpipe/auditpipe/pkg/dev/kafkatest"
+	"github.com/auditpipe/auditpipe/pkg/dev/mmdbgen"
+	"github.com/auditpipe/auditpipe/pkg/dev/openaisim"
 	"github.com/auditpipe/auditpipe/pkg/schema"
 )
 

@@ -14,7 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/goleak"
 
-	"github.com/auditpipe/auditpipe/pkg/kafka/kafkatest"
+	"github.com/auditpipe/auditpipe/pkg/dev/kafkatest"
 )
 
 func TestMain(m *testing.M) {

@@ -13,7 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/auditpipe/auditpipe/enricher/internal/replay"
-	"github.com/auditpipe/auditpipe/pkg/kafka/kafkatest"
+	"github.com/auditpipe/auditpipe/pkg/dev/kafkatest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

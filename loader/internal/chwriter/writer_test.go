@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/auditpipe/auditpipe/loader/internal/chwriter"
-	"github.com/auditpipe/auditpipe/pkg/chserver/chservertest"
+	"github.com/auditpipe/auditpipe/pkg/dev/chserver/chservertest"
 	"github.com/auditpipe/auditpipe/pkg/schema"
 )
 

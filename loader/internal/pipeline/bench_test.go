@@ -18,8 +18,8 @@ import (
 	"github.com/auditpipe/auditpipe/loader/internal/batch"
 	"github.com/auditpipe/auditpipe/loader/internal/chwriter"
 	"github.com/auditpipe/auditpipe/loader/internal/pipeline"
-	"github.com/auditpipe/auditpipe/pkg/chserver/chservertest"
-	"github.com/auditpipe/auditpipe/pkg/kafka/kafkatest"
+	"github.com/auditpipe/auditpipe/pkg/dev/chserver/chservertest"
+	"github.com/auditpipe/auditpipe/pkg/dev/kafkatest"
 	"github.com/auditpipe/auditpipe/pkg/schema"
 )
 

@@ -6,7 +6,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/auditpipe/auditpipe/pkg/chserver/chservertest"
+	"github.com/auditpipe/auditpipe/pkg/dev/chserver/chservertest"
 )
 
 func TestMain(m *testing.M) {

@@ -16,9 +16,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/auditpipe/auditpipe/pkg/config"
-	"github.com/auditpipe/auditpipe/pkg/kafka/kafkatest"
-	"github.com/auditpipe/auditpipe/pkg/openaisim"
-	"github.com/auditpipe/auditpipe/pkg/openaisim/openaisimtest"
+	"github.com/auditpipe/auditpipe/pkg/dev/kafkatest"
+	"github.com/auditpipe/auditpipe/pkg/dev/openaisim"
+	"github.com/auditpipe/auditpipe/pkg/dev/openaisim/openaisimtest"
 	"github.com/auditpipe/auditpipe/pkg/service"
 	"github.com/auditpipe/auditpipe/pkg/telemetry"
 )

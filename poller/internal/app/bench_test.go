@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/auditpipe/auditpipe/pkg/openaisim"
-	"github.com/auditpipe/auditpipe/pkg/openaisim/openaisimtest"
+	"github.com/auditpipe/auditpipe/pkg/dev/openaisim"
+	"github.com/auditpipe/auditpipe/pkg/dev/openaisim/openaisimtest"
 )
 
 // BenchmarkBackfill measures a first-start backfill of 5,000 simulator

@@ -13,8 +13,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/auditpipe/auditpipe/pkg/openaisim"
-	"github.com/auditpipe/auditpipe/pkg/openaisim/openaisimtest"
+	"github.com/auditpipe/auditpipe/pkg/dev/openaisim"
+	"github.com/auditpipe/auditpipe/pkg/dev/openaisim/openaisimtest"
 	"github.com/auditpipe/auditpipe/poller/internal/collect"
 	"github.com/auditpipe/auditpipe/poller/internal/upstream"
 )

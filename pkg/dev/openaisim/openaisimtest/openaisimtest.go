@@ -7,7 +7,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/auditpipe/auditpipe/pkg/openaisim"
+	"github.com/auditpipe/auditpipe/pkg/dev/openaisim"
 )
 
 // Start serves a new Simulator on 127.0.0.1 at a free port, starts its live

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/auditpipe/auditpipe/pkg/chdb"
+	"github.com/auditpipe/auditpipe/pkg/dev/chdb"
 )
 
 // Config configures a [Server].

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/auditpipe/auditpipe/pkg/chdb"
+	"github.com/auditpipe/auditpipe/pkg/dev/chdb"
 )
 
 // ClickHouse error codes used by the server itself.

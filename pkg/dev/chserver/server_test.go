@@ -20,8 +20,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/auditpipe/auditpipe/pkg/chserver"
-	"github.com/auditpipe/auditpipe/pkg/chserver/chservertest"
+	"github.com/auditpipe/auditpipe/pkg/dev/chserver"
+	"github.com/auditpipe/auditpipe/pkg/dev/chserver/chservertest"
 )
 
 // dataDir is the one engine data directory of this test binary (one per

@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/auditpipe/auditpipe/pkg/chserver"
+	"github.com/auditpipe/auditpipe/pkg/dev/chserver"
 )
 
 // boundedQuery is httpQuery with a deadline: the engine traps these tests

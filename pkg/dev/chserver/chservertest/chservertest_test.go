@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/auditpipe/auditpipe/pkg/chserver/chservertest"
+	"github.com/auditpipe/auditpipe/pkg/dev/chserver/chservertest"
 )
 
 func TestMain(m *testing.M) {

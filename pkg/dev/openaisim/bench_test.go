@@ -4,7 +4,7 @@ import (
 	"net/url"
 	"testing"
 
-	"github.com/auditpipe/auditpipe/pkg/openaisim"
+	"github.com/auditpipe/auditpipe/pkg/dev/openaisim"
 )
 
 // BenchmarkListPage measures one 100-item page from a 100k-event store.

@@ -15,7 +15,7 @@ import (
 
 	"github.com/ClickHouse/ch-go/compress"
 
-	"github.com/auditpipe/auditpipe/pkg/chdb"
+	"github.com/auditpipe/auditpipe/pkg/dev/chdb"
 )
 
 // maxQuerySize bounds the query text read from a request (the statement of

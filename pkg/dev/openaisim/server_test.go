@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/auditpipe/auditpipe/pkg/openaisim"
+	"github.com/auditpipe/auditpipe/pkg/dev/openaisim"
 )
 
 // fixedNow is the clock of deterministic tests.

@@ -13,8 +13,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/auditpipe/auditpipe/pkg/chdb"
-	"github.com/auditpipe/auditpipe/pkg/chserver"
+	"github.com/auditpipe/auditpipe/pkg/dev/chdb"
+	"github.com/auditpipe/auditpipe/pkg/dev/chserver"
 )
 
 // shared is the process-wide server: the engine supports one data directory

@@ -17,8 +17,8 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/stretchr/testify/require"
 
-	"github.com/auditpipe/auditpipe/pkg/chdb"
-	"github.com/auditpipe/auditpipe/pkg/chserver"
+	"github.com/auditpipe/auditpipe/pkg/dev/chdb"
+	"github.com/auditpipe/auditpipe/pkg/dev/chserver"
 )
 
 const benchRows = 100_000

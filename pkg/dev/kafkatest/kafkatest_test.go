@@ -14,8 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/sr"
 	"go.uber.org/goleak"
 
+	"github.com/auditpipe/auditpipe/pkg/dev/kafkatest"
 	"github.com/auditpipe/auditpipe/pkg/kafka"
-	"github.com/auditpipe/auditpipe/pkg/kafka/kafkatest"
 )
 
 func TestMain(m *testing.M) {

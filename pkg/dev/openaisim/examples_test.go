@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/auditpipe/auditpipe/pkg/openaisim"
+	"github.com/auditpipe/auditpipe/pkg/dev/openaisim"
 )
 
 // TestReferenceExamplesParseLikeOutput decodes the documented examples and

@@ -5,7 +5,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/auditpipe/auditpipe/pkg/chdb"
+	"github.com/auditpipe/auditpipe/pkg/dev/chdb"
 )
 
 // baseline settings applied on every connection, restored instead of the

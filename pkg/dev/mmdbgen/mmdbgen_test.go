@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/auditpipe/auditpipe/pkg/mmdbgen"
+	"github.com/auditpipe/auditpipe/pkg/dev/mmdbgen"
 )
 
 func TestWriteAtReadsBackWithGeoIP2(t *testing.T) {
