@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -115,7 +116,7 @@ func Run(ctx context.Context, cfg Config, s service.Settings) error {
 		Workers:         cfg.Workers,
 		EndTimeout:      cfg.TransactionEndTimeout,
 		RetryBackoff:    time.Second,
-	}, base, &pipeline.Processor{
+	}, append(base, cfg.Membership.Options()...), &pipeline.Processor{
 		Geo:            geoEnricher,
 		Encode:         encode,
 		Recycle:        recycle,
@@ -134,6 +135,20 @@ func Run(ctx context.Context, cfg Config, s service.Settings) error {
 		})
 		s.Admin.AddCheck("kafka", func(ctx context.Context) error { return kafka.Ping(ctx, p.Client()) })
 	}
+	watch, err := kafka.NewConsumerProgressWatch(p.Client(), kafka.ProgressConfig{
+		Group: cfg.Group, Topic: cfg.Topics.Raw, StallTimeout: cfg.StallTimeout,
+	}, logger, reg)
+	if err != nil {
+		return err
+	}
+	if s.Admin != nil {
+		s.Admin.AddCheck("progress", watch.Ready)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	wg.Go(func() { _ = watch.Run(wctx) })
 
 	// Enriching without a configured database would silently lose data:
 	// wait until all of them are loaded.
@@ -143,8 +158,12 @@ func Run(ctx context.Context, cfg Config, s service.Settings) error {
 	running.Store(true)
 	defer running.Store(false)
 	logger.Info("enricher running", slog.String("input", cfg.Topics.Raw), slog.String("output", cfg.Topics.Enriched.Name),
-		slog.String("group", cfg.Group), slog.String("transactional_id", cfg.TransactionalID))
-	return p.Run(ctx)
+		slog.String("group", cfg.Group), slog.String("instance_id", cfg.InstanceID), slog.String("transactional_id", cfg.TransactionalID))
+	err = p.Run(ctx)
+	if lerr := cfg.Membership.Leave(cfg.Kafka, cfg.Group); lerr != nil {
+		logger.Warn("leaving the consumer group", slog.Any("error", lerr))
+	}
+	return err
 }
 
 func waitReady(ctx context.Context, logger *slog.Logger, g *geo.Enricher) error {

@@ -26,6 +26,13 @@ type Config struct {
 	// TransactionalID must be unique per replica and stable across its
 	// restarts (e.g. the pod name of a StatefulSet).
 	TransactionalID string `koanf:"transactional_id"`
+	// Membership holds instance_id (static membership), session_timeout
+	// and rebalance_timeout.
+	kafka.Membership `koanf:",squash"`
+	// StallTimeout is how long a partition of the raw topic may have
+	// records to enrich while the group's committed offset does not move
+	// before it is reported as stalled (warning, metric, /readyz).
+	StallTimeout time.Duration `koanf:"stall_timeout"`
 	// MaxPollRecords bounds the records per transaction.
 	MaxPollRecords int `koanf:"max_poll_records"`
 	// Workers transform one batch in parallel (0: one per CPU but one,
@@ -111,6 +118,8 @@ func DefaultConfig() Config {
 		},
 		Group:                 "auditpipe-enricher",
 		TransactionalID:       "auditpipe-enricher-" + host,
+		Membership:            kafka.DefaultMembership(),
+		StallTimeout:          2 * time.Minute,
 		MaxPollRecords:        5000,
 		TransactionEndTimeout: 20 * time.Second,
 		MaxOutputBytes:        1_000_000,
@@ -146,6 +155,12 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("transaction_end_timeout: must be positive"))
 	} else if c.ShutdownTimeout > 0 && c.TransactionEndTimeout >= c.ShutdownTimeout {
 		errs = append(errs, fmt.Errorf("transaction_end_timeout: must be below shutdown_timeout (%s) so the open transaction can end", c.ShutdownTimeout))
+	}
+	if err := c.Membership.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.StallTimeout <= 0 {
+		errs = append(errs, errors.New("stall_timeout: must be positive"))
 	}
 	if c.MaxOutputBytes < 0 {
 		errs = append(errs, errors.New("max_output_bytes: must not be negative"))

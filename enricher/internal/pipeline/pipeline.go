@@ -304,6 +304,30 @@ func (p *Pipeline) dlqRecord(r *kgo.Record, res result) *kgo.Record {
 	return &kgo.Record{Topic: p.cfg.DLQTopic, Key: r.Key, Value: r.Value, Headers: h}
 }
 
+// end ends the open transaction, committing it (with the consumed offsets)
+// when commit is kgo.TryCommit and the group still owns them. It has an
+// EndTimeout of its own, apart from the one producing used up: committing
+// waits for a heartbeat that confirms the membership, which takes as long
+// as a rebalance in progress. When that runs out (a group join that does
+// not complete), the transaction is aborted instead with a fresh
+// EndTimeout, so its records are processed again and the process stays
+// up; an error means the transaction could not even be aborted.
+func (p *Pipeline) end(commit kgo.TransactionEndTry) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.EndTimeout)
+	defer cancel()
+	committed, err := p.sess.End(ctx, commit)
+	if err == nil || !errors.Is(err, context.DeadlineExceeded) {
+		return committed, err
+	}
+	p.logger.Warn("ending the transaction timed out (is the group rebalancing?); aborting it", slog.Any("error", err))
+	actx, acancel := context.WithTimeout(context.Background(), p.cfg.EndTimeout)
+	defer acancel()
+	if _, aerr := p.sess.End(actx, kgo.TryAbort); aerr != nil {
+		return false, errors.Join(err, fmt.Errorf("aborting: %w", aerr))
+	}
+	return false, nil
+}
+
 // transact runs one transaction over recs. It reports whether it
 // committed; an error means the session cannot continue.
 func (p *Pipeline) transact(recs []*kgo.Record) (bool, error) {
@@ -353,7 +377,7 @@ func (p *Pipeline) transact(recs []*kgo.Record) (bool, error) {
 		commit = kgo.TryAbort
 		p.logger.Warn("producing in transaction; aborting it", slog.Any("error", *perr))
 	}
-	committed, err := p.sess.End(ctx, commit)
+	committed, err := p.end(commit)
 	p.m.txnDuration.Observe(time.Since(start).Seconds())
 	if err != nil {
 		p.m.aborted.Inc()

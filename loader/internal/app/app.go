@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/auditpipe/auditpipe/loader/internal/chwriter"
@@ -43,8 +44,14 @@ func Run(ctx context.Context, cfg Config, s service.Settings) error {
 		return fmt.Errorf("configuring kafka: %w", err)
 	}
 	p, err := pipeline.New(cfg.pipelineConfig(), pipeline.Options{
-		ClientOpts: kopts, Decoder: dec, Inserter: w, Logger: logger, Registerer: s.Registry,
+		ClientOpts: append(kopts, cfg.Consumer.Membership.Options()...), Decoder: dec, Inserter: w, Logger: logger, Registerer: s.Registry,
 	})
+	if err != nil {
+		return err
+	}
+	watch, err := kafka.NewConsumerProgressWatch(p.Client(), kafka.ProgressConfig{
+		Group: cfg.Consumer.Group, Topic: cfg.Consumer.Topic, StallTimeout: cfg.Consumer.StallTimeout,
+	}, logger, s.Registry)
 	if err != nil {
 		return err
 	}
@@ -52,9 +59,19 @@ func Run(ctx context.Context, cfg Config, s service.Settings) error {
 		s.Admin.AddCheck("clickhouse", w.Ping)
 		s.Admin.AddCheck("kafka", func(ctx context.Context) error { return kafka.Ping(ctx, p.Client()) })
 		s.Admin.AddCheck("flush", p.Ready)
+		s.Admin.AddCheck("progress", watch.Ready)
 	}
-	logger.Info("loading", "topic", cfg.Consumer.Topic, "group", cfg.Consumer.Group, "table", cfg.CH.Database+"."+schema.Table)
-	return p.Run(ctx)
+	logger.Info("loading", "topic", cfg.Consumer.Topic, "group", cfg.Consumer.Group, "instance_id", cfg.Consumer.InstanceID, "table", cfg.CH.Database+"."+schema.Table)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	wg.Go(func() { _ = watch.Run(wctx) })
+	err = p.Run(ctx)
+	if lerr := cfg.Consumer.Membership.Leave(cfg.Kafka, cfg.Consumer.Group); lerr != nil {
+		logger.Warn("leaving the consumer group", "error", lerr)
+	}
+	return err
 }
 
 // migrate applies the migrations, retrying while ClickHouse is unreachable

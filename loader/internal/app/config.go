@@ -48,6 +48,13 @@ type ConsumerConfig struct {
 	// InsertConcurrency bounds the partitions inserted at once; keep it
 	// at most clickhouse.max_open_conns.
 	InsertConcurrency int `koanf:"insert_concurrency"`
+	// Membership holds instance_id (static membership), session_timeout
+	// and rebalance_timeout.
+	kafka.Membership `koanf:",squash"`
+	// StallTimeout is how long a partition may have records to load
+	// while the group's committed offset does not move before it is
+	// reported as stalled (warning, metric, /readyz).
+	StallTimeout time.Duration `koanf:"stall_timeout"`
 }
 
 // DefaultConfig returns the defaults: admin on 127.0.0.1:9103, the
@@ -62,7 +69,8 @@ func DefaultConfig() Config {
 		Kafka:    kc,
 		Registry: RegistryConfig{Registry: schema.Registry{URLs: []string{"http://127.0.0.1:8081"}, Timeout: 10 * time.Second}, MaxSchemas: 128},
 		Consumer: ConsumerConfig{Topic: pc.Topic, Group: pc.Group, DLQTopic: pc.DLQTopic, RetryBackoff: pc.RetryBackoff,
-			RetryBackoffMax: pc.RetryBackoffMax, RevokeTimeout: pc.RevokeTimeout, InsertConcurrency: pc.InsertConcurrency},
+			RetryBackoffMax: pc.RetryBackoffMax, RevokeTimeout: pc.RevokeTimeout, InsertConcurrency: pc.InsertConcurrency,
+			Membership: kafka.DefaultMembership(), StallTimeout: 2 * time.Minute},
 		Batch: pc.Batch,
 		CH:    chwriter.DefaultConfig(),
 	}
@@ -76,6 +84,12 @@ func (c Config) Validate() error {
 	}
 	if err := c.pipelineConfig().Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("consumer: %w", err))
+	}
+	if err := c.Consumer.Membership.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("consumer: %w", err))
+	}
+	if c.Consumer.StallTimeout <= 0 {
+		errs = append(errs, errors.New("consumer: stall_timeout: must be positive"))
 	}
 	return errors.Join(errs...)
 }

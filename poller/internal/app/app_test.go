@@ -41,7 +41,7 @@ func testConfig(cl *kafkatest.Cluster, sources ...SourceConfig) Config {
 	cfg.Kafka = cl.Config()
 	cfg.Topics.Raw.Partitions = 4
 	cfg.Topics.State.Partitions = 4
-	cfg.Collection.SessionTimeout = 1500 * time.Millisecond
+	cfg.SessionTimeout = 1500 * time.Millisecond
 	cfg.Collection.TransactionTimeout = 10 * time.Second
 	cfg.Collection.RequestTimeout = 5 * time.Second
 	cfg.Collection.Slice = 4 * time.Hour

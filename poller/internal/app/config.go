@@ -35,6 +35,10 @@ type Config struct {
 	Topics TopicsConfig `koanf:"topics"`
 	// Group is the consumer group that spreads sources across replicas.
 	Group string `koanf:"group"`
+	// Membership holds instance_id (static membership: a restarted
+	// replica takes its sources back at once), session_timeout (how long
+	// a silent replica keeps its sources) and rebalance_timeout.
+	kafka.Membership `koanf:",squash"`
 	// Collection holds the limits shared by every source.
 	Collection CollectionConfig `koanf:"collection"`
 	// Sources are the organizations to collect.
@@ -68,9 +72,6 @@ type CollectionConfig struct {
 	AuthRetryInterval time.Duration `koanf:"auth_retry_interval"`
 	// TransactionTimeout is the Kafka transaction timeout.
 	TransactionTimeout time.Duration `koanf:"transaction_timeout"`
-	// SessionTimeout is the coordination group's session timeout: how
-	// long a dead replica keeps its sources before they move.
-	SessionTimeout time.Duration `koanf:"session_timeout"`
 }
 
 // SourceConfig is one organization. Zero fields take the defaults listed
@@ -125,8 +126,8 @@ func DefaultConfig() Config {
 			MaxAttempts:        5,
 			AuthRetryInterval:  5 * time.Minute,
 			TransactionTimeout: 60 * time.Second,
-			SessionTimeout:     30 * time.Second,
 		},
+		Membership: kafka.DefaultMembership(),
 	}
 }
 
@@ -144,6 +145,9 @@ func (c Config) Validate() error {
 	if strings.TrimSpace(c.Group) == "" {
 		errs = append(errs, errors.New("group: must not be empty"))
 	}
+	if err := c.Membership.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.Topics.Raw.Name == c.Topics.State.Name {
 		errs = append(errs, errors.New("topics.state.name: must differ from topics.raw.name"))
 	}
@@ -160,7 +164,7 @@ func (c Config) Validate() error {
 	for _, d := range []struct {
 		key string
 		v   time.Duration
-	}{{"request_timeout", cc.RequestTimeout}, {"auth_retry_interval", cc.AuthRetryInterval}, {"transaction_timeout", cc.TransactionTimeout}, {"session_timeout", cc.SessionTimeout}} {
+	}{{"request_timeout", cc.RequestTimeout}, {"auth_retry_interval", cc.AuthRetryInterval}, {"transaction_timeout", cc.TransactionTimeout}} {
 		if d.v <= 0 {
 			errs = append(errs, fmt.Errorf("collection.%s: must be positive", d.key))
 		}

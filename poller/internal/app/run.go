@@ -79,7 +79,8 @@ func Run(ctx context.Context, cfg Config, s service.Settings) error {
 	if s.Admin != nil {
 		s.Admin.AddCheck("sources", f.ready)
 	}
-	acfg := assign.Config{Group: cfg.Group, Topic: stateSpec.Name, SessionTimeout: cfg.Collection.SessionTimeout}
+	acfg := assign.Config{Group: cfg.Group, Topic: stateSpec.Name, InstanceID: cfg.InstanceID,
+		SessionTimeout: cfg.SessionTimeout, RebalanceTimeout: cfg.RebalanceTimeout}
 	if cfg.testing != nil && cfg.testing.heartbeat > 0 {
 		acfg.HeartbeatInterval = cfg.testing.heartbeat
 	}
@@ -88,8 +89,11 @@ func Run(ctx context.Context, cfg Config, s service.Settings) error {
 		return err
 	}
 	logger.Info("poller running", slog.Int("sources", len(sources)), slog.Int("state_partitions", int(desc.Partitions)),
-		slog.String("group", cfg.Group))
+		slog.String("group", cfg.Group), slog.String("instance_id", cfg.InstanceID))
 	err = coord.Run(ctx)
 	f.stopAll()
+	if lerr := cfg.Membership.Leave(cfg.Kafka, cfg.Group); lerr != nil {
+		logger.Warn("leaving the coordination group", slog.String("error", lerr.Error()))
+	}
 	return err
 }

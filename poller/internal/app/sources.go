@@ -171,7 +171,7 @@ func (f *fleet) runSource(ctx context.Context, s SourceConfig, partition int32) 
 			// Another replica owns the source now; the group will take
 			// the partition away from us. Retry slowly in case it does not.
 			logger.Error("producer fenced: another replica took this source over", slog.String("error", err.Error()))
-			delay = max(delay, f.cfg.Collection.SessionTimeout)
+			delay = max(delay, f.cfg.SessionTimeout)
 		} else {
 			logger.Error("source session failed; restarting from the committed state", slog.String("error", err.Error()), slog.Duration("in", delay))
 		}

@@ -30,6 +30,10 @@ type Config struct {
 	Group string
 	// Topic is the state topic whose partitions are the units of work.
 	Topic string
+	// InstanceID, when set, makes the replica a static group member: a
+	// restart takes its partitions back without a rebalance (see
+	// kafka.Membership).
+	InstanceID string
 	// SessionTimeout is how long a silent replica keeps its partitions.
 	SessionTimeout time.Duration
 	// HeartbeatInterval defaults to a tenth of SessionTimeout.
@@ -102,6 +106,9 @@ func New(base []kgo.Opt, cfg Config, h Handler, logger *slog.Logger) (*Coordinat
 			h.Revoked(ctx, ps)
 		}),
 	)
+	if cfg.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(cfg.InstanceID))
+	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("creating coordinator client: %w", err)
