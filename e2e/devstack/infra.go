@@ -54,14 +54,15 @@ type Infra struct {
 	Sim          *openaisim.Simulator
 	GeoIP        GeoIPPaths
 
-	kfake    *kfake.Cluster
-	registry *http.Server
-	ch       *chserver.Server
-	chStop   context.CancelFunc
-	chDone   chan error
-	simStop  context.CancelFunc
-	simDone  chan error
-	log      *slog.Logger
+	kfake     *kfake.Cluster
+	kfakeOpts []kfake.Opt
+	registry  *http.Server
+	ch        *chserver.Server
+	chStop    context.CancelFunc
+	chDone    chan error
+	simStop   context.CancelFunc
+	simDone   chan error
+	log       *slog.Logger
 }
 
 // StartInfra starts everything in cfg, reporting progress to logger. On an
@@ -102,7 +103,7 @@ func StartInfra(ctx context.Context, cfg InfraConfig, logger *slog.Logger) (_ *I
 		if err != nil {
 			return nil, fmt.Errorf("starting Kafka (kfake) on %s: %w", cfg.KafkaAddr, err)
 		}
-		inf.kfake = c
+		inf.kfake, inf.kfakeOpts = c, opts
 		inf.KafkaBrokers = c.ListenAddrs()
 		logger.Info("Kafka (kfake) ready", "brokers", inf.KafkaBrokers, "data", filepath.Join(cfg.DataDir, "kafka"))
 	}
@@ -155,6 +156,28 @@ func StartInfra(ctx context.Context, cfg InfraConfig, logger *slog.Logger) (_ *I
 	}
 	logger.Info("synthetic GeoIP databases written", "dir", filepath.Join(cfg.DataDir, "geoip"))
 	return inf, ctx.Err()
+}
+
+// RestartKafka stops the embedded broker and starts it again on the same
+// address and data directory, as a broker restart does: clients see their
+// connections drop and reconnect. It is not safe to call concurrently with
+// itself or Close, and fails when the stack uses an external broker.
+func (inf *Infra) RestartKafka() error {
+	if inf.kfake == nil {
+		return errors.New("restarting Kafka: the stack uses an external broker")
+	}
+	inf.kfake.Close()
+	inf.kfake = nil
+	var err error
+	for attempt := 0; attempt < 50; attempt++ {
+		var c *kfake.Cluster
+		if c, err = kfake.NewCluster(inf.kfakeOpts...); err == nil {
+			inf.kfake = c
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond) // the port is released asynchronously
+	}
+	return fmt.Errorf("restarting Kafka (kfake): %w", err)
 }
 
 // Close stops everything that was started, newest first.

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 	"time"
 
@@ -67,29 +66,12 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	if st.Infra.Sim != nil {
 		st.Infra.Sim.Start(ctx)
 	}
+	// A service that crashes is restarted, as an orchestrator would.
+	st.Supervise(DefaultSupervisePolicy())
 	fmt.Fprint(stdout, st.Banner())
-	code := 0
-	select {
-	case <-ctx.Done():
-		logger.Info("stopping the dev stack")
-	case <-anyExit(st):
-		logger.Error("a service exited; stopping the dev stack")
-		code = 1
-	}
+	<-ctx.Done()
+	logger.Info("stopping the dev stack")
 	st.Close()
 	logger.Info("stopped")
-	return code
-}
-
-// anyExit is closed when any service process exits.
-func anyExit(st *Stack) <-chan struct{} {
-	c := make(chan struct{})
-	var once sync.Once
-	for _, p := range st.Procs {
-		go func() {
-			<-p.Done()
-			once.Do(func() { close(c) })
-		}()
-	}
-	return c
+	return 0
 }

@@ -23,10 +23,11 @@ type Process struct {
 	env  []string
 	out  io.Writer
 
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+	done     chan struct{}
+	err      error
+	restarts int
 }
 
 // StartProcess starts bin with args and the extra environment env (added to

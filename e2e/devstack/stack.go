@@ -46,6 +46,8 @@ type Stack struct {
 	Procs map[string]*Process
 	cfg   Config
 	log   *slog.Logger
+	// unsupervise stops the supervisors started by Supervise.
+	unsupervise []func()
 }
 
 // SimulatorKey is the admin key the stack's poller presents to the simulator.
@@ -85,7 +87,9 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Stack, err 
 	return s, nil
 }
 
-// Env returns the environment that points service name at this stack.
+// Env returns the environment that points service name at this stack. Each
+// service is one replica, so it is a static group member (instance id
+// devstack-<service>): a restarted process takes its place back at once.
 func (s *Stack) Env(name string) []string {
 	inf := s.Infra
 	prefix := "AUDITPIPE_" + strings.ToUpper(name) + "_"
@@ -106,10 +110,11 @@ func (s *Stack) Env(name string) []string {
 		env = append(env,
 			prefix+"SOURCES__0__BASE_URL="+base,
 			prefix+"SOURCES__0__ADMIN_KEY="+key,
+			prefix+"INSTANCE_ID=devstack-poller",
 		)
 	case "enricher":
 		g := inf.GeoIP
-		env = append(env, prefix+"REGISTRY__URLS="+inf.RegistryURL)
+		env = append(env, prefix+"REGISTRY__URLS="+inf.RegistryURL, prefix+"INSTANCE_ID=devstack-enricher")
 		// Real databases named in the environment win over the synthetic
 		// ones: AUDITPIPE_ENRICHER_GEO__CITY=/path/GeoLite2-City.mmdb.
 		for key, path := range map[string]string{
@@ -125,14 +130,30 @@ func (s *Stack) Env(name string) []string {
 			prefix+"REGISTRY__URLS="+inf.RegistryURL,
 			prefix+"CLICKHOUSE__ADDR="+strings.TrimPrefix(inf.ClickHouse, "http://"),
 			prefix+"CLICKHOUSE__PROTOCOL=http",
+			prefix+"CONSUMER__INSTANCE_ID=devstack-loader",
 		)
 	}
 	return append(env, s.cfg.ExtraEnv[name]...)
 }
 
-// Close stops the services gracefully (each within 30 s, then killed), then
-// the infrastructure.
+// AdminAddr is the admin address (/metrics, /healthz, /readyz) of service
+// name.
+func (s *Stack) AdminAddr(name string) string { return s.cfg.AdminAddrs[name] }
+
+// Supervise restarts every service whose process exits, with policy, until
+// Close.
+func (s *Stack) Supervise(policy SupervisePolicy) {
+	for _, name := range Services {
+		s.unsupervise = append(s.unsupervise, Supervise(context.Background(), s.Procs[name], policy, s.log))
+	}
+}
+
+// Close stops supervising, stops the services gracefully (each within
+// 30 s, then killed), then the infrastructure.
 func (s *Stack) Close() {
+	for _, stop := range s.unsupervise {
+		stop()
+	}
 	var errs []error
 	for i := len(Services) - 1; i >= 0; i-- {
 		if p, ok := s.Procs[Services[i]]; ok {
