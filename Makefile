@@ -4,6 +4,8 @@
 #                Registry, ClickHouse, OpenAI simulator) and watch events land
 #   make test    every test of every module, with -race and -shuffle=on, plus
 #                the drift checks (GOWORK=off builds, gofmt, example configs)
+#   make soak    the long chaos soak (SOAK_DURATION=30m per broker) on kfake
+#                and Apache Kafka: faults while events flow, then exactly once
 #
 # Both fetch what they need first (`make deps`): Go modules, the ClickHouse
 # engine (libchdb, from the npm registry, sha512-verified) and, when Java 17
@@ -24,12 +26,12 @@ STATICCHECK_VERSION := v0.8.2
 TESTFLAGS ?=
 TEST_TIMEOUT ?= 30m
 
-.PHONY: all build test unit-test drift-check check-configs lint bench deps deps-go deps-chdb deps-kafka run clean help
+.PHONY: soak all build test unit-test drift-check check-configs lint bench deps deps-go deps-chdb deps-kafka run clean help
 
 all: build
 
 help:
-	@sed -n '1,12p' Makefile
+	@sed -n '1,14p' Makefile
 
 ## build: every binary into bin/
 build:
@@ -111,6 +113,17 @@ bench: deps
 		echo "==> go test -bench $$m"; \
 		(cd $$m && $(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...); \
 	done
+
+## soak: the long chaos soak, on kfake and on Apache Kafka (SOAK_DURATION of
+## faults on each; SOAK_SEEDS=a,b,c replays seeds). Each run logs its report.
+SOAK_DURATION ?= 30m
+SOAK_SEEDS ?=
+soak: deps
+	@mkdir -p $(CACHE)
+	@echo "==> chaos soak ($(SOAK_DURATION) per broker); full log in .cache/soak.log"
+	@cd e2e && AUDITPIPE_SOAK_DURATION=$(SOAK_DURATION) AUDITPIPE_SOAK_SEEDS=$(SOAK_SEEDS) \
+		$(GO) test -tags soak -run 'TestChaosSoakLong' -count=1 -v -timeout 4h . 2>&1 | \
+		tee $(CACHE)/soak.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok )|soak_(long_)?test.go'
 
 ## run: the whole pipeline on embedded infrastructure (Ctrl-C stops it all)
 run: deps build

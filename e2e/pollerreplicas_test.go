@@ -39,7 +39,7 @@ func TestPollerReplicasSurviveKill9(t *testing.T) {
 		"AUDITPIPE_POLLER_KAFKA__BROKERS=" + strings.Join(cl.Addrs(), ","),
 		"AUDITPIPE_POLLER_TOPICS__RAW__PARTITIONS=4",
 		"AUDITPIPE_POLLER_TOPICS__STATE__PARTITIONS=4",
-		"AUDITPIPE_POLLER_COLLECTION__SESSION_TIMEOUT=3s",
+		"AUDITPIPE_POLLER_SESSION_TIMEOUT=3s",
 		"AUDITPIPE_POLLER_LOG__FORMAT=text",
 	}
 	for i, id := range ids {
@@ -61,7 +61,7 @@ func TestPollerReplicasSurviveKill9(t *testing.T) {
 	start := func(name string) replica {
 		admin := freeAddr(t)
 		proc, err := devstack.StartProcess(name, filepath.Join(binDir, "poller"), nil,
-			append(append([]string(nil), env...), "AUDITPIPE_POLLER_ADMIN__ADDR="+admin), out)
+			append(append([]string(nil), env...), "AUDITPIPE_POLLER_ADMIN__ADDR="+admin, "AUDITPIPE_POLLER_INSTANCE_ID="+name), out)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = proc.Stop(30 * time.Second) })
 		return replica{proc: proc, admin: admin}
