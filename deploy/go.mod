@@ -8,7 +8,7 @@ replace (
 )
 
 require (
-	github.com/auditpipe/auditpipe/pkg v0.0.0-00010101000000-000000000000
+	github.com/auditpipe/auditpipe/pkg v0.0.0
 	github.com/compose-spec/compose-go/v2 v2.16.2
 	github.com/google/go-containerregistry v0.22.1
 	github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring v0.95.2
