@@ -6,6 +6,8 @@
 #                the drift checks (GOWORK=off builds, gofmt, example configs)
 #   make soak    the long chaos soak (SOAK_DURATION=30m per broker) on kfake
 #                and Apache Kafka: faults while events flow, then exactly once
+#   make images  the services' OCI images (linux/amd64, linux/arm64), built
+#                without a container runtime, into bin/images (deploy/README.md)
 #
 # Both fetch what they need first (`make deps`): Go modules, the ClickHouse
 # engine (libchdb, from the npm registry, sha512-verified) and, when Java 17
@@ -14,24 +16,28 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 GO ?= go
-MODULES := schemas pkg poller enricher loader e2e
+MODULES := schemas pkg poller enricher loader e2e deploy
 SERVICES := poller enricher loader
 TOOLS := chserver openaisim devstack
 BIN := $(CURDIR)/bin
 CACHE := $(CURDIR)/.cache
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/auditpipe/auditpipe/pkg/service.Version=$(VERSION)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+# Every time written into the images: the last commit's, so that the same
+# tree gives the same image digests.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 STATICCHECK_VERSION := v0.8.2
 # Extra flags for go test, e.g. make test TESTFLAGS='-run TestPoller -v'.
 TESTFLAGS ?=
 TEST_TIMEOUT ?= 30m
 
-.PHONY: soak all build test unit-test drift-check check-configs lint bench deps deps-go deps-chdb deps-kafka run clean help
+.PHONY: all build images soak test unit-test drift-check check-configs lint bench deps deps-go deps-chdb deps-kafka run clean help
 
 all: build
 
 help:
-	@sed -n '1,14p' Makefile
+	@sed -n '1,16p' Makefile
 
 ## build: every binary into bin/
 build:
@@ -46,6 +52,13 @@ build:
 			(cd e2e && $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/$$t ./cmd/$$t); \
 		fi; \
 	done
+
+## images: one OCI image per service and platform, reproducible (same tree,
+## same digests): bin/images/oci/<service> (OCI layouts), bin/images/
+## <service>-linux-<arch>.tar (docker load), bin/images/digests.txt
+images:
+	@cd deploy && SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./cmd/images \
+		-root .. -out $(BIN)/images -version $(VERSION) -revision $(REVISION)
 
 ## deps: everything the tests and `make run` need
 deps: deps-go deps-chdb deps-kafka

@@ -2,7 +2,10 @@ module github.com/auditpipe/auditpipe/loader
 
 go 1.26.0
 
-require github.com/auditpipe/auditpipe/pkg v0.0.0
+require (
+	github.com/auditpipe/auditpipe/pkg v0.0.0
+	golang.org/x/crypto/x509roots/fallback v0.0.0-20261030153154-30a33513ff6d
+)
 
 replace github.com/auditpipe/auditpipe/pkg => ../pkg
 

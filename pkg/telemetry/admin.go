@@ -45,25 +45,52 @@ func (c AdminConfig) Validate() error {
 // Check reports whether one dependency is usable; nil means ready.
 type Check func(ctx context.Context) error
 
+// DefaultReadyInterval is how often Run evaluates the readiness checks to
+// keep the auditpipe_ready gauge current between /readyz requests.
+const DefaultReadyInterval = 10 * time.Second
+
 // Admin is the admin HTTP server. Its methods are safe for concurrent use.
 type Admin struct {
-	cfg    AdminConfig
-	logger *slog.Logger
-	reg    *prometheus.Registry
-	mux    *http.ServeMux
+	cfg           AdminConfig
+	logger        *slog.Logger
+	reg           *prometheus.Registry
+	mux           *http.ServeMux
+	ready         prometheus.Gauge
+	readyInterval time.Duration
 
 	mu     sync.Mutex
 	checks map[string]Check
 	ln     net.Listener
 }
 
+// AdminOption adjusts an Admin; options are for tests, never configuration.
+type AdminOption func(*Admin)
+
+// WithReadyInterval sets how often Run evaluates the readiness checks
+// (DefaultReadyInterval otherwise).
+func WithReadyInterval(d time.Duration) AdminOption {
+	return func(a *Admin) { a.readyInterval = d }
+}
+
 // NewAdmin builds the server around reg, to which it adds the Go runtime and
-// process collectors. It does not listen until Run.
-func NewAdmin(cfg AdminConfig, reg *prometheus.Registry, logger *slog.Logger) *Admin {
-	a := &Admin{cfg: cfg, logger: logger, reg: reg, mux: http.NewServeMux(), checks: map[string]Check{}}
+// process collectors and the auditpipe_ready gauge: 1 while every readiness
+// check passes, else 0 (0 until the first evaluation), set by each /readyz
+// request and every ready interval while Run runs. It does not listen until Run. logger may be nil.
+func NewAdmin(cfg AdminConfig, reg *prometheus.Registry, logger *slog.Logger, opts ...AdminOption) *Admin {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	a := &Admin{cfg: cfg, logger: logger, reg: reg, mux: http.NewServeMux(), checks: map[string]Check{}, readyInterval: DefaultReadyInterval}
+	for _, o := range opts {
+		o(a)
+	}
 	// Registering twice (two Admins on one registry in tests) is harmless.
 	_ = reg.Register(collectors.NewGoCollector())
 	_ = reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.ready = registerGauge(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: "auditpipe", Name: "ready",
+		Help: "1 while every readiness check of the service passes (what /readyz answers 200 for), else 0.",
+	}))
 	a.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -80,6 +107,20 @@ func NewAdmin(cfg AdminConfig, reg *prometheus.Registry, logger *slog.Logger) *A
 	return a
 }
 
+// registerGauge registers g on reg, or returns the gauge already registered
+// under its name (two Admins on one registry in tests).
+func registerGauge(reg *prometheus.Registry, g prometheus.Gauge) prometheus.Gauge {
+	if err := reg.Register(g); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(prometheus.Gauge); ok {
+				return existing
+			}
+		}
+	}
+	return g
+}
+
 // AddCheck registers (or replaces) the readiness check called name. /readyz
 // answers 200 only while every check returns nil.
 func (a *Admin) AddCheck(name string, c Check) {
@@ -91,8 +132,20 @@ func (a *Admin) AddCheck(name string, c Check) {
 // Handle adds a handler to the admin mux (e.g. a service's debug page).
 func (a *Admin) Handle(pattern string, h http.Handler) { a.mux.Handle(pattern, h) }
 
-// Ready runs every check and returns the failures by name.
+// Ready runs every check, each bounded by the check timeout, sets the
+// auditpipe_ready gauge and returns the failures by name. It blocks until
+// every check has returned.
 func (a *Admin) Ready(ctx context.Context) map[string]error {
+	failed := a.runChecks(ctx)
+	if len(failed) == 0 {
+		a.ready.Set(1)
+	} else {
+		a.ready.Set(0)
+	}
+	return failed
+}
+
+func (a *Admin) runChecks(ctx context.Context) map[string]error {
 	a.mu.Lock()
 	checks := make(map[string]Check, len(a.checks))
 	for k, v := range a.checks {
@@ -169,8 +222,10 @@ func (a *Admin) Addr() string {
 	return a.ln.Addr().String()
 }
 
-// Run serves until ctx is done, then shuts down within five seconds. With an
-// empty address it only waits for ctx.
+// Run serves until ctx is done, then shuts down within five seconds. While
+// it runs it evaluates the readiness checks every ready interval to keep
+// the auditpipe_ready gauge current. With an empty address it only waits
+// for ctx.
 func (a *Admin) Run(ctx context.Context) error {
 	if err := a.Listen(); err != nil {
 		return err
@@ -182,6 +237,13 @@ func (a *Admin) Run(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
+	loopDone := make(chan struct{})
+	loopCtx, stopLoop := context.WithCancel(ctx)
+	go func() {
+		defer close(loopDone)
+		a.evaluateReadiness(loopCtx)
+	}()
+	defer func() { stopLoop(); <-loopDone }()
 	srv := &http.Server{Handler: a.mux, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -200,4 +262,28 @@ func (a *Admin) Run(ctx context.Context) error {
 		return fmt.Errorf("serving admin endpoints: %w", err)
 	}
 	return nil
+}
+
+// evaluateReadiness runs the checks every ready interval until ctx is
+// done, so the auditpipe_ready gauge is current when nobody asks /readyz.
+// The first evaluation waits one interval: services register their checks
+// as they start, and the gauge stays 0 until then.
+func (a *Admin) evaluateReadiness(ctx context.Context) {
+	t := time.NewTicker(a.readyInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if failed := a.Ready(ctx); len(failed) > 0 && ctx.Err() == nil {
+			names := make([]string, 0, len(failed))
+			for n := range failed {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			a.logger.Debug("not ready", "failing_checks", names)
+		}
+	}
 }

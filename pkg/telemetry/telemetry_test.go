@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -82,4 +84,68 @@ func TestAdminServer(t *testing.T) {
 	assert.Equal(t, http.StatusOK, code)
 	cancel()
 	require.NoError(t, <-done)
+}
+
+func TestReadyGauge(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	a := NewAdmin(AdminConfig{Addr: "127.0.0.1:0", CheckTimeout: 50 * time.Millisecond}, reg, nil, WithReadyInterval(10*time.Millisecond))
+	gauge := func() float64 {
+		mfs, err := reg.Gather()
+		require.NoError(t, err)
+		for _, mf := range mfs {
+			if mf.GetName() == "auditpipe_ready" {
+				return mf.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		t.Fatal("auditpipe_ready is not exported")
+		return -1
+	}
+	assert.Equal(t, 0.0, gauge(), "not ready before the first evaluation")
+
+	var failing atomic.Bool
+	failing.Store(true)
+	a.AddCheck("kafka", func(context.Context) error {
+		if failing.Load() {
+			return errors.New("no brokers reachable")
+		}
+		return nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() {
+		cancel()
+		require.NoError(t, <-done)
+	}()
+
+	// The periodic evaluation follows the check without any /readyz request.
+	failing.Store(false)
+	require.Eventually(t, func() bool { return gauge() == 1 }, 5*time.Second, 5*time.Millisecond, "the check passes: ready")
+	failing.Store(true)
+	require.Eventually(t, func() bool { return gauge() == 0 }, 5*time.Second, 5*time.Millisecond, "the check fails: not ready")
+
+	// A /readyz request sets it at once, whatever the period.
+	b := NewAdmin(AdminConfig{Addr: "127.0.0.1:0", CheckTimeout: 50 * time.Millisecond}, prometheus.NewRegistry(), nil, WithReadyInterval(time.Hour))
+	b.AddCheck("registry", func(ctx context.Context) error {
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	assert.Len(t, b.Ready(context.Background()), 1, "a hung check is bounded by check_timeout and fails")
+	cases := []struct {
+		name   string
+		failed bool
+		want   float64
+	}{
+		{name: "ready", failed: false, want: 1},
+		{name: "not ready", failed: true, want: 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			failing.Store(tc.failed)
+			rec := httptest.NewRecorder()
+			a.mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+			assert.Equal(t, tc.want, gauge())
+			assert.Equal(t, map[bool]int{false: http.StatusOK, true: http.StatusServiceUnavailable}[tc.failed], rec.Code)
+		})
+	}
 }

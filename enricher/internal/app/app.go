@@ -29,6 +29,9 @@ func Run(ctx context.Context, cfg Config, s service.Settings) error {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.RegisterOnly {
+		return registerOnly(ctx, cfg, logger)
+	}
 	reg := s.Registry
 
 	geoEnricher, err := geo.New(cfg.Geo, logger.With(slog.String("component", "geo")), reg)
@@ -58,22 +61,13 @@ func Run(ctx context.Context, cfg Config, s service.Settings) error {
 	if err != nil {
 		return err
 	}
-	var serde *sr.Serde
-	var schemaID int
-	if err := retry(ctx, logger, "registering avro schema", func() error {
-		var err error
-		serde, schemaID, err = schema.NewSerde(ctx, rcl, cfg.Registry.Subject, cfg.Registry.Register)
-		if errors.Is(err, schema.ErrNotRegistered) {
-			return backoffStop{err}
-		}
-		return err
-	}); err != nil {
+	serde, schemaID, err := prepareSchema(ctx, rcl, cfg.Registry.Subject, cfg.Registry.Register, logger)
+	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
 		return err
 	}
-	logger.Info("avro schema ready", slog.String("subject", cfg.Registry.Subject), slog.Int("id", schemaID), slog.Bool("registered", cfg.Registry.Register))
 
 	// The reflection-free encoder writes the same bytes as the Serde; it is
 	// used only when the embedded schema has the layout it knows.
@@ -164,6 +158,39 @@ func Run(ctx context.Context, cfg Config, s service.Settings) error {
 		logger.Warn("leaving the consumer group", slog.Any("error", lerr))
 	}
 	return err
+}
+
+// registerOnly registers the schema and returns: the deploy-time step.
+// Unlike Run it treats a cancelled ctx as a failure, since the schema may
+// not be registered.
+func registerOnly(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	rcl, err := cfg.Registry.Client("auditpipe-enricher")
+	if err != nil {
+		return err
+	}
+	_, _, err = prepareSchema(ctx, rcl, cfg.Registry.Subject, true, logger)
+	return err
+}
+
+// prepareSchema registers the Avro schema under subject (or only looks it
+// up when register is false), retrying while the registry is unreachable
+// until ctx is done. It fails at once with schema.ErrNotRegistered when a
+// look-up finds nothing.
+func prepareSchema(ctx context.Context, rcl *sr.Client, subject string, register bool, logger *slog.Logger) (*sr.Serde, int, error) {
+	var serde *sr.Serde
+	var schemaID int
+	if err := retry(ctx, logger, "registering avro schema", func() error {
+		var err error
+		serde, schemaID, err = schema.NewSerde(ctx, rcl, subject, register)
+		if errors.Is(err, schema.ErrNotRegistered) {
+			return backoffStop{err}
+		}
+		return err
+	}); err != nil {
+		return nil, 0, err
+	}
+	logger.Info("avro schema ready", slog.String("subject", subject), slog.Int("id", schemaID), slog.Bool("registered", register))
+	return serde, schemaID, nil
 }
 
 func waitReady(ctx context.Context, logger *slog.Logger, g *geo.Enricher) error {

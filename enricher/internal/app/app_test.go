@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -242,6 +243,34 @@ func TestRegistrationOffFailsWhenSchemaMissing(t *testing.T) {
 	e.cfg.Registry.Register = false
 	err := app.Run(context.Background(), e.cfg, service.Settings{Registry: prometheus.NewRegistry()})
 	require.ErrorIs(t, err, schema.ErrNotRegistered)
+}
+
+// TestRegisterOnly is the deploy-time step: it registers the schema and
+// returns without Kafka or GeoIP databases; enrichers that only look the
+// schema up then start.
+func TestRegisterOnly(t *testing.T) {
+	e := newEnv(t)
+	cfg := e.cfg
+	cfg.RegisterOnly = true
+	cfg.Registry.Register = false // register_only registers whatever this says
+	cfg.Kafka.Brokers = []string{"127.0.0.1:1"}
+	cfg.Geo.City = filepath.Join(t.TempDir(), "missing.mmdb")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, app.Run(ctx, cfg, service.Settings{Registry: prometheus.NewRegistry()}))
+	versions, err := e.reg.Client(t).SubjectVersions(ctx, e.cfg.Registry.Subject)
+	require.NoError(t, err)
+	assert.Equal(t, []int{1}, versions)
+
+	e.cfg.Registry.Register = false
+	sim, err := openaisim.New(openaisim.Config{Seed: 5}, nil)
+	require.NoError(t, err)
+	ev := sim.Generate(1)[0]
+	require.NoError(t, e.cluster.Client(t).ProduceSync(ctx, &kgo.Record{Topic: "openai-audit-raw", Key: []byte(ev.ID), Value: ev.Raw, Headers: rawHeaders()}).FirstErr())
+	stop := e.start(t)
+	assert.Len(t, e.cluster.ConsumeAll(t, "openai-audit-enriched", 1, 20*time.Second), 1,
+		"an enricher that only looks the schema up runs after register_only")
+	require.NoError(t, stop())
 }
 
 func TestConfigValidate(t *testing.T) {

@@ -51,6 +51,10 @@ type Config struct {
 	// SourceTags are static tags added to every record of a source, by
 	// source_id.
 	SourceTags map[string]map[string]string `koanf:"source_tags"`
+	// RegisterOnly registers the Avro schema (whatever registry.register
+	// says) and exits: the deploy-time step before enrichers that run with
+	// registry.register false.
+	RegisterOnly bool `koanf:"register_only"`
 }
 
 // TopicsConfig names the topics.

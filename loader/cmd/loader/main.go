@@ -4,6 +4,9 @@ package main
 
 import (
 	"os"
+	_ "time/tzdata" // time zones compiled in: the image has no /usr/share/zoneinfo
+
+	_ "golang.org/x/crypto/x509roots/fallback" // CA roots used when the system has none (the image has no /etc/ssl)
 
 	"github.com/auditpipe/auditpipe/loader/internal/app"
 	"github.com/auditpipe/auditpipe/pkg/service"
