@@ -63,8 +63,8 @@ func TestStaticMemberRestartAndLeave(t *testing.T) {
 	m.InstanceID = "replica-0"
 	m.SessionTimeout = 6 * time.Second
 	join := func() *kgo.Client {
-		c, err := kgo.NewClient(append(append([]kgo.Opt{kgo.SeedBrokers(cl.Addrs()...), kgo.ConsumerGroup(group),
-			kgo.ConsumeTopics(topic), kgo.MetadataMinAge(kafkatest.MetadataMinAge)}, m.Options()...))...)
+		c, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cl.Addrs()...), kgo.ConsumerGroup(group),
+			kgo.ConsumeTopics(topic), kgo.MetadataMinAge(kafkatest.MetadataMinAge)}, m.Options()...)...)
 		require.NoError(t, err)
 		return c
 	}
