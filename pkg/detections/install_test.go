@@ -198,3 +198,13 @@ func TestClusterRendering(t *testing.T) {
 	assert.Contains(t, joined, "FROM `audit`.`openai_audit_logs` FINAL")
 	assert.NotContains(t, joined, "ON CLUSTER `prod` (", "DDL inside a Replicated database is replicated without ON CLUSTER")
 }
+
+func TestConfig(t *testing.T) {
+	c := detections.DefaultConfig()
+	require.NoError(t, c.Validate())
+	assert.Equal(t, detections.Options{Database: "audit", Cluster: "c", ReplicaName: "r", Refresh: 5 * time.Minute}, c.Options("audit", "c", "r"))
+	c.Database, c.Refresh = "a-b", 0
+	err := c.Validate()
+	require.ErrorContains(t, err, `database: "a-b" is not a plain identifier`)
+	require.ErrorContains(t, err, "refresh: 0s: want whole seconds")
+}
