@@ -22,7 +22,7 @@ import (
 // env is a database with openai_audit_logs and the detections installed
 // next to it, on the shared embedded ClickHouse.
 type env struct {
-	t    *testing.T
+	t    testing.TB
 	url  string
 	conn driver.Conn
 	opts detections.Options
@@ -34,7 +34,7 @@ type env struct {
 // newEnv migrates a fresh database, installs the detections (refreshing
 // hourly, so only RunNow refreshes during a test) and waits for their
 // first refresh.
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	u, db := chservertest.NewDatabase(t)
 	opts := detections.Options{Database: db, Refresh: time.Hour}.WithDefaults()
@@ -58,7 +58,7 @@ func newEnv(t *testing.T) *env {
 }
 
 // openConn opens a clickhouse-go HTTP connection to database db.
-func openConn(t *testing.T, u, db string) driver.Conn {
+func openConn(t testing.TB, u, db string) driver.Conn {
 	t.Helper()
 	conn, err := clickhouse.Open(&clickhouse.Options{
 		Protocol: clickhouse.HTTP, Addr: []string{strings.TrimPrefix(u, "http://")},

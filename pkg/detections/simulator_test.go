@@ -73,7 +73,7 @@ func (e *env) insertRaw(ws string, evs []openaisim.Event) {
 	require.NoError(e.t, chservertest.Exec(e.url, b.String()))
 }
 
-func rawRow(t *testing.T, ws string, ev openaisim.Event) map[string]any {
+func rawRow(t testing.TB, ws string, ev openaisim.Event) map[string]any {
 	var item openaisim.AuditLog
 	require.NoError(t, json.Unmarshal(ev.Raw, &item))
 	r := map[string]any{
