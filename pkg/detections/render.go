@@ -93,9 +93,9 @@ func (o Options) WithDefaults() Options {
 func (o Options) Validate() error {
 	o = o.WithDefaults()
 	var errs []error
-	for name, v := range map[string]string{"database": o.Database, "detections database": o.DetectionsDatabase} {
-		if !identRE.MatchString(v) {
-			errs = append(errs, fmt.Errorf("%s: %q is not a plain identifier", name, v))
+	for _, db := range [][2]string{{"database", o.Database}, {"detections database", o.DetectionsDatabase}} {
+		if !identRE.MatchString(db[1]) {
+			errs = append(errs, fmt.Errorf("%s: %q is not a plain identifier", db[0], db[1]))
 		}
 	}
 	if o.DetectionsDatabase == o.Database {

@@ -392,7 +392,7 @@ var ruleCases = map[string][]ruleCase{
 			},
 		},
 		{
-			name: "a flight, a short hop, API keys",
+			name: "a flight, a short hop, API keys, no coordinates, a failed login abroad",
 			events: []event{
 				session("it-1", "login.succeeded", "amy@example.com", 0, sanFrancisco),
 				session("it-2", "login.succeeded", "amy@example.com", 6*time.Hour, newYork),
@@ -401,6 +401,9 @@ var ruleCases = map[string][]ruleCase{
 				keyEvent("it-5", "api_key.created", 2*time.Minute, "key_1", "user-ben@example.com", ""),
 				session("it-6", "login.succeeded", "cat@example.com", 0, place{"", "", 0, 0}),
 				session("it-7", "login.succeeded", "cat@example.com", time.Minute, sydney),
+				session("it-8", "login.succeeded", "dan@example.com", 0, sanFrancisco),
+				session("it-9", "login.failed", "dan@example.com", time.Minute, tokyo),
+				session("it-10", "logout.succeeded", "dan@example.com", 2*time.Minute, sanFrancisco),
 			},
 		},
 	},

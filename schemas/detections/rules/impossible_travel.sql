@@ -6,7 +6,8 @@
 --   name: "Valid Accounts: Cloud Accounts"
 -- description: >
 --   Two consecutive session events of one email (any event whose actor is a
---   session with a geolocated address) whose locations (srcLatitude,
+--   session with a geolocated address, failed logins and logouts excepted:
+--   they prove no session) whose locations (srcLatitude,
 --   srcLongitude) are at least min_distance_km apart and whose great-circle
 --   distance divided by the time between them exceeds max_kmh, or that happen
 --   in the same second. Someone else holds the session or the password. Each
@@ -70,6 +71,7 @@ FROM
             lagInFrame(place) OVER w AS previousPlace
         FROM {{logs}} FINAL
         WHERE actorType = 'session' AND actorUserEmail != '' AND NOT (srcLatitude = 0 AND srcLongitude = 0)
+            AND eventName NOT IN ('login.failed', 'logout.failed')
             -- Context: the previous event can be older than the lookback, but not
             -- older than the slowest impossible trip around half the Earth.
             AND eventTime >= (

@@ -513,6 +513,7 @@ FROM
             lagInFrame(place) OVER w AS previousPlace
         FROM `default`.`openai_audit_logs` FINAL
         WHERE actorType = 'session' AND actorUserEmail != '' AND NOT (srcLatitude = 0 AND srcLongitude = 0)
+            AND eventName NOT IN ('login.failed', 'logout.failed')
             
             
             AND eventTime >= (
