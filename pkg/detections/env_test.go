@@ -1,12 +1,17 @@
 package detections_test
 
 import (
+	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,32 +34,103 @@ type env struct {
 	// base is the reference eventTime of test events: the start of the
 	// hour two hours ago, so a case's events share a 30-minute interval.
 	base time.Time
+	// use numbers the uses of the shared env, so that workspaces differ
+	// between runs of a test (-count).
+	use int
 }
+
+// ws names a workspace of this use of the env.
+func (e *env) ws(name string) string { return fmt.Sprintf("%s-%d", name, e.use) }
 
 // newEnv migrates a fresh database, installs the detections (refreshing
 // hourly, so only RunNow refreshes during a test) and waits for their
-// first refresh.
+// first refresh. Tests that change settings or the installation use their
+// own; the others share one (sharedEnv).
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	u, db := chservertest.NewDatabase(t)
-	opts := detections.Options{Database: db, Refresh: time.Hour}.WithDefaults()
-	t.Cleanup(func() {
-		if err := chservertest.Exec(u, "DROP DATABASE IF EXISTS "+db+"_detections SYNC"); err != nil {
-			t.Errorf("dropping the detections database: %v", err)
-		}
-	})
-	conn := openConn(t, u, db)
-	migs, err := schema.Migrations(schema.MigrationOptions{Database: db})
+	e, err := setupEnv(chservertest.Start(t))
+	if e != nil {
+		t.Cleanup(func() {
+			if err := e.close(); err != nil {
+				t.Errorf("dropping the test databases: %v", err)
+			}
+		})
+	}
 	require.NoError(t, err)
+	e.t = t
+	return e
+}
+
+// shared is the env of the tests that only insert rows into workspaces of
+// their own and read their findings: one install serves them all. TestMain
+// drops it.
+var shared struct {
+	once sync.Once
+	env  *env
+	err  error
+	uses atomic.Int64
+}
+
+// sharedEnv returns the shared env, bound to t.
+func sharedEnv(t testing.TB) *env {
+	t.Helper()
+	shared.once.Do(func() { shared.env, shared.err = setupEnv(chservertest.Start(t)) })
+	require.NoError(t, shared.err)
+	e := *shared.env
+	e.t, e.use = t, int(shared.uses.Add(1))
+	return &e
+}
+
+// closeShared drops the shared env's databases, if it was created.
+func closeShared() error {
+	if shared.env == nil {
+		return nil
+	}
+	return shared.env.close()
+}
+
+func setupEnv(u string) (*env, error) {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	db := "detections_test_" + hex.EncodeToString(b[:])
+	opts := detections.Options{Database: db, Refresh: time.Hour}.WithDefaults()
+	if err := chservertest.Exec(u, "CREATE DATABASE "+db); err != nil {
+		return nil, err
+	}
+	conn, err := clickhouse.Open(&clickhouse.Options{
+		Protocol: clickhouse.HTTP, Addr: []string{strings.TrimPrefix(u, "http://")},
+		Auth: clickhouse.Auth{Database: db}, ReadTimeout: 2 * time.Minute,
+	})
+	if err != nil {
+		return nil, err
+	}
+	e := &env{url: u, conn: conn, opts: opts, base: time.Now().UTC().Truncate(time.Hour).Add(-2 * time.Hour)}
+	ctx := context.Background()
+	migs, err := schema.Migrations(schema.MigrationOptions{Database: db})
+	if err != nil {
+		return e, err
+	}
 	for _, m := range migs {
 		for _, s := range m.Statements {
-			require.NoError(t, conn.Exec(t.Context(), s))
+			if err := conn.Exec(ctx, s); err != nil {
+				return e, err
+			}
 		}
 	}
-	_, err = detections.Install(t.Context(), conn, opts, nil)
-	require.NoError(t, err)
-	require.NoError(t, detections.RunNow(t.Context(), conn, opts))
-	return &env{t: t, url: u, conn: conn, opts: opts, base: time.Now().UTC().Truncate(time.Hour).Add(-2 * time.Hour)}
+	if _, err := detections.Install(ctx, conn, opts, nil); err != nil {
+		return e, err
+	}
+	return e, detections.RunNow(ctx, conn, opts)
+}
+
+// close drops the env's databases (the detections first: their views read
+// the other) and closes its connection.
+func (e *env) close() error {
+	return errors.Join(
+		chservertest.Exec(e.url, "DROP DATABASE IF EXISTS "+e.opts.DetectionsDatabase+" SYNC"),
+		chservertest.Exec(e.url, "DROP DATABASE IF EXISTS "+e.opts.Database+" SYNC"),
+		e.conn.Close(),
+	)
 }
 
 // openConn opens a clickhouse-go HTTP connection to database db.
@@ -140,10 +216,10 @@ func (e *env) run(rules ...string) {
 	require.NoError(e.t, detections.RunNow(e.t.Context(), e.conn, e.opts, rules...))
 }
 
-// set overrides a knob.
+// set overrides a knob (also from a cleanup: t.Context is done by then).
 func (e *env) set(rule, name, value string) {
 	e.t.Helper()
-	require.NoError(e.t, e.conn.Exec(e.t.Context(), fmt.Sprintf(
+	require.NoError(e.t, e.conn.Exec(context.Background(), fmt.Sprintf(
 		"INSERT INTO `%s`.detection_settings (rule, name, value) VALUES ('%s', '%s', '%s')", e.opts.DetectionsDatabase, rule, name, value)))
 }
 

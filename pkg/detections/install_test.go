@@ -19,24 +19,24 @@ func stuffing(prefix string, n int, at time.Duration) []event {
 }
 
 func TestOverlappingRefreshesAddNoDuplicate(t *testing.T) {
-	e := newEnv(t)
-	e.insert("ws", stuffing("a", 6, 0)...)
+	e := sharedEnv(t)
+	e.insert(e.ws("overlap"), stuffing("a", 6, 0)...)
 	want := []finding{{Severity: "HIGH", Entity: "victim@example.com", EventIDs: ids("a", 6), WindowStart: e.base}}
 	for range 3 {
 		e.run("credential_stuffing")
-		requireFindings(t, want, e.findings("credential_stuffing", "ws"))
+		requireFindings(t, want, e.findings("credential_stuffing", e.ws("overlap")))
 	}
 	// A late failure of the same burst, and the other rules over the same
 	// events, twice: still one finding, kept as first detected.
-	e.insert("ws", stuffing("late", 1, 10*time.Minute)...)
+	e.insert(e.ws("overlap"), stuffing("late", 1, 10*time.Minute)...)
 	e.run()
 	e.run()
-	requireFindings(t, want, e.findings("credential_stuffing", "ws"))
+	requireFindings(t, want, e.findings("credential_stuffing", e.ws("overlap")))
 	// The next interval is another finding.
-	e.insert("ws", stuffing("b", 5, 45*time.Minute)...)
+	e.insert(e.ws("overlap"), stuffing("b", 5, 45*time.Minute)...)
 	e.run("credential_stuffing")
 	requireFindings(t, append(want, finding{Severity: "HIGH", Entity: "victim@example.com", EventIDs: ids("b", 5), WindowStart: e.base.Add(30 * time.Minute)}),
-		e.findings("credential_stuffing", "ws"))
+		e.findings("credential_stuffing", e.ws("overlap")))
 }
 
 func TestSettingsChangeTheOutcome(t *testing.T) {
@@ -60,7 +60,7 @@ func TestSettingsChangeTheOutcome(t *testing.T) {
 			for _, kv := range s.set {
 				e.set(kv[0], kv[1], kv[2])
 			}
-			ws := fmt.Sprintf("ws-%d", i)
+			ws := fmt.Sprintf("settings-%d", i)
 			e.insert(ws, stuffing("s", 3, 0)...)
 			err := detections.RunNow(t.Context(), e.conn, e.opts, "credential_stuffing")
 			if s.error != "" {

@@ -12,6 +12,10 @@ import (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	if err := closeShared(); err != nil && code == 0 {
+		fmt.Fprintln(os.Stderr, "dropping the shared test databases:", err)
+		code = 1
+	}
 	if err := chservertest.Stop(); err != nil && code == 0 {
 		fmt.Fprintln(os.Stderr, "stopping the shared ClickHouse:", err)
 		code = 1

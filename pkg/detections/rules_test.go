@@ -309,7 +309,7 @@ var ruleCases = map[string][]ruleCase{
 			want: []finding{
 				{Severity: "HIGH", Entity: "org-1", EventIDs: []string{"sc-1"}, Details: map[string]string{"event": "scim.disabled"}},
 				{Severity: "LOW", Entity: "org-1", EventIDs: []string{"sc-2"}},
-				{Severity: "HIGH", Entity: "scim_changed-0", EventIDs: []string{"sc-3"}},
+				{Severity: "HIGH", Entity: "organization", EventIDs: []string{"sc-3"}},
 			},
 		},
 		{
@@ -609,12 +609,12 @@ var ruleCases = map[string][]ruleCase{
 }
 
 func TestRules(t *testing.T) {
-	e := newEnv(t)
+	e := sharedEnv(t)
 	for rule, cases := range ruleCases {
 		t.Run(rule, func(t *testing.T) {
 			for i, c := range cases {
 				t.Run(c.name, func(t *testing.T) {
-					ws := rule + "-" + itoa(i)
+					ws := e.ws(rule + "-" + itoa(i))
 					e.insert(ws, c.events...)
 					e.run(rule)
 					requireFindings(t, c.want, e.findings(rule, ws))

@@ -22,7 +22,7 @@ import (
 // from the raw items with the columns the rules read, as the enricher
 // fills them (e2e/TestDetectionEndToEnd runs the real pipeline).
 func TestSimulatorAttacksTripTheirRules(t *testing.T) {
-	e := newEnv(t)
+	e := sharedEnv(t)
 	// Findings per rule beyond the scenario's own rule, and how many
 	// findings the own rule makes (default 1).
 	findings := map[string]int{openaisim.AttackIPAllowlistChanged: 4, openaisim.AttackCertificateChanged: 2, openaisim.AttackAPIKeyElevatedScopes: 2}
@@ -34,7 +34,7 @@ func TestSimulatorAttacksTripTheirRules(t *testing.T) {
 			defer sim.Close()
 			evs, err := sim.Attack(kind, time.Now())
 			require.NoError(t, err)
-			ws := "sim-" + kind
+			ws := e.ws("sim-" + kind)
 			e.insertRaw(ws, evs)
 			var want []string
 			for _, ev := range evs {

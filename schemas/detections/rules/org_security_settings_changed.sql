@@ -12,7 +12,7 @@
 --   otherwise. From tenant-scoped events matching tenant_event_pattern (SSO
 --   connections, authentication and session policies): HIGH for a deletion or
 --   detachment, MEDIUM otherwise. The entity is the changed object's id (the
---   organization for organization.updated).
+--   organization for organization.updated), else 'organization'.
 -- false_positives:
 --   - A planned SSO or retention change by the organization's owners.
 --   - Switching API call logging between projects (MEDIUM) during a routine review.
@@ -33,7 +33,7 @@ SELECT
         'MEDIUM') AS severity,
     workspaceID,
     sourceID,
-    if(JSONExtractString(rawLog, eventName, 'id') != '', JSONExtractString(rawLog, eventName, 'id'), workspaceID) AS entity,
+    if(JSONExtractString(rawLog, eventName, 'id') != '', JSONExtractString(rawLog, eventName, 'id'), 'organization') AS entity,
     eventTime AS windowStart,
     eventTime AS windowEnd,
     eventTime AS firstEventTime,

@@ -10,7 +10,7 @@
 --   access. scim.enabled (LOW): provisioning now follows the directory, worth
 --   knowing. tenant.scim.deletion.requested (HIGH) requests the removal of
 --   the SCIM directory. The entity is the payload's id (the organization),
---   else the workspace.
+--   else 'organization'.
 -- false_positives:
 --   - Migrating to another identity provider, or a planned SCIM reconfiguration.
 -- knobs: []
@@ -18,7 +18,7 @@ SELECT
     if(eventName = 'scim.enabled', 'LOW', 'HIGH') AS severity,
     workspaceID,
     sourceID,
-    if(JSONExtractString(rawLog, eventName, 'id') != '', JSONExtractString(rawLog, eventName, 'id'), workspaceID) AS entity,
+    if(JSONExtractString(rawLog, eventName, 'id') != '', JSONExtractString(rawLog, eventName, 'id'), 'organization') AS entity,
     eventTime AS windowStart,
     eventTime AS windowEnd,
     eventTime AS firstEventTime,
