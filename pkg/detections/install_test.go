@@ -11,6 +11,7 @@ import (
 
 	"github.com/auditpipe/auditpipe/pkg/detections"
 	"github.com/auditpipe/auditpipe/pkg/dev/chserver/chservertest"
+	"github.com/auditpipe/auditpipe/pkg/schema"
 )
 
 // stuffing is a credential-stuffing burst: n failures from n IPs.
@@ -207,4 +208,33 @@ func TestConfig(t *testing.T) {
 	err := c.Validate()
 	require.ErrorContains(t, err, `database: "a-b" is not a plain identifier`)
 	require.ErrorContains(t, err, "refresh: 0s: want whole seconds")
+}
+
+func TestConcurrentInstalls(t *testing.T) {
+	u, db := chservertest.NewDatabase(t)
+	opts := detections.Options{Database: db, Refresh: time.Hour}.WithDefaults()
+	t.Cleanup(func() { _ = chservertest.Exec(u, "DROP DATABASE IF EXISTS "+opts.DetectionsDatabase+" SYNC") })
+	conn := openConn(t, u, db)
+	migs, err := schema.Migrations(schema.MigrationOptions{Database: db})
+	require.NoError(t, err)
+	for _, m := range migs {
+		for _, s := range m.Statements {
+			require.NoError(t, conn.Exec(t.Context(), s))
+		}
+	}
+	errs := make(chan error, 3)
+	for range 3 {
+		go func() {
+			_, err := detections.Install(t.Context(), conn, opts, nil)
+			errs <- err
+		}()
+	}
+	for range 3 {
+		assert.NoError(t, <-errs)
+	}
+	rep, err := detections.Install(t.Context(), conn, opts, nil)
+	require.NoError(t, err)
+	rules, err := detections.Rules()
+	require.NoError(t, err)
+	assert.Equal(t, detections.Report{Unchanged: len(rules)}, rep, "the concurrent installs left a complete, current installation")
 }
