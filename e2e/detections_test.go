@@ -23,7 +23,6 @@ func TestDetectionEndToEnd(t *testing.T) {
 		extraEnv: map[string][]string{"poller": sourceEnv()},
 	})
 	det := p.db + "_detections"
-	t.Cleanup(func() { _, _ = p.query("DROP DATABASE IF EXISTS " + det + " SYNC") })
 	p.waitCount("SELECT count() FROM system.tables WHERE database = '"+det+"' AND name = 'detect_credential_stuffing'", 1, time.Minute)
 
 	burst, err := p.sim.Attack(openaisim.AttackCredentialStuffing, time.Now())
