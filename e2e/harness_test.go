@@ -90,6 +90,8 @@ func freeAddr(t testing.TB) string {
 func startPipeline(t testing.TB, opts pipelineOptions) *pipeline {
 	t.Helper()
 	chURL, db := chservertest.NewDatabase(t)
+	// The loader installs the detections next to its table (clickhouse.detections).
+	t.Cleanup(func() { _ = chservertest.Exec(chURL, "DROP DATABASE IF EXISTS "+db+"_detections SYNC") })
 	out := &lockedBuffer{}
 	env := map[string][]string{
 		"poller": {

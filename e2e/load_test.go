@@ -39,7 +39,12 @@ func runLoad(b *testing.B, n int) {
 		// poller's dedup bound for its default 24 h re-scan window, and a
 		// re-scan re-reads the whole backlog: keep re-scans out of the
 		// measured minutes.
-		extraEnv: map[string][]string{"poller": append(sourceEnv(), "AUDITPIPE_POLLER_SOURCES__0__RESCAN_INTERVAL=1h")},
+		extraEnv: map[string][]string{
+			"poller": append(sourceEnv(), "AUDITPIPE_POLLER_SOURCES__0__RESCAN_INTERVAL=1h"),
+			// The pipeline alone: the detections' refreshes would share the
+			// cores (pkg/detections BenchmarkRefreshAll measures them).
+			"loader": {"AUDITPIPE_LOADER_CLICKHOUSE__DETECTIONS__INSTALL=false"},
+		},
 	})
 	start := time.Now()
 	deadline := start.Add(30 * time.Minute)

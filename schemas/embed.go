@@ -21,3 +21,12 @@ var SeedColumns string
 //
 //go:embed clickhouse/migrations/*.sql
 var Migrations embed.FS
+
+// Detections holds the threat detections: detections/tables.sql (the
+// findings, rules and settings tables, Go text/template) and one file per
+// rule under detections/rules/<id>.sql, a YAML metadata header in "--"
+// comments followed by a SELECT template. Install them with
+// github.com/auditpipe/auditpipe/pkg/detections.
+//
+//go:embed detections/tables.sql detections/rules/*.sql
+var Detections embed.FS

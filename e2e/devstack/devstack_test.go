@@ -137,4 +137,20 @@ func TestBannerQueriesAreShellSafe(t *testing.T) {
 		}
 	}
 	assert.Contains(t, b, "http://127.0.0.1:9103/metrics")
+	assert.Contains(t, b, "FROM+default_detections.openai_audit_detections+FINAL")
+	assert.Contains(t, b, "curl -X POST 'http://127.0.0.1:8787/_sim/attacks?kind=credential_stuffing'")
+}
+
+func TestParseAttacks(t *testing.T) {
+	kinds, err := parseAttacks("all")
+	require.NoError(t, err)
+	assert.Equal(t, openaisim.AttackKinds(), kinds)
+	kinds, err = parseAttacks("none")
+	require.NoError(t, err)
+	assert.Empty(t, kinds)
+	kinds, err = parseAttacks("scim_changed")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"scim_changed"}, kinds)
+	_, err = parseAttacks("bogus")
+	require.ErrorContains(t, err, `-attacks: unknown attack scenario "bogus"`)
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -33,7 +34,14 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	backlog := fs.Int("backlog", 2000, "simulated historical events")
 	span := fs.Duration("backlog-span", 23*time.Hour, "how far back the simulated backlog reaches")
 	rate := fs.Float64("rate", 120, "simulated live events per minute")
+	attacks := fs.String("attacks", openaisim.AttackAll, "simulated attack scenarios, comma-separated, all or none: "+strings.Join(openaisim.AttackKinds(), ", "))
+	attackInterval := fs.Duration("attack-interval", 10*time.Minute, "repeat the simulated attacks at this interval (0: once, at start)")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	attackKinds, err := parseAttacks(*attacks)
+	if err != nil {
+		fmt.Fprintln(stderr, "devstack:", err)
 		return 2
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("service", "devstack")
@@ -65,6 +73,11 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	if st.Infra.Sim != nil {
 		st.Infra.Sim.Start(ctx)
+		go func() {
+			if err := st.Infra.Sim.RunAttacks(ctx, attackKinds, *attackInterval); err != nil {
+				logger.Error("simulating attacks", "error", err)
+			}
+		}()
 	}
 	// A service that crashes is restarted, as an orchestrator would.
 	st.Supervise(DefaultSupervisePolicy())
@@ -74,4 +87,16 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	st.Close()
 	logger.Info("stopped")
 	return 0
+}
+
+// parseAttacks reads -attacks: scenario names, all, or none.
+func parseAttacks(list string) ([]string, error) {
+	if list == "none" {
+		return nil, nil
+	}
+	kinds, err := openaisim.ParseAttackKinds(list)
+	if err != nil {
+		return nil, fmt.Errorf("-attacks: %w", err)
+	}
+	return kinds, nil
 }

@@ -50,6 +50,10 @@ type Stack struct {
 	unsupervise []func()
 }
 
+// DetectionsDatabase holds the findings of the loader's detections with the
+// configuration in deploy/config/loader.yaml (database default).
+const DetectionsDatabase = "default_detections"
+
 // SimulatorKey is the admin key the stack's poller presents to the simulator.
 const SimulatorKey = "sk-admin-devstack"
 
@@ -192,6 +196,13 @@ func (s *Stack) Banner() string {
 	fmt.Fprintln(&b, q("SELECT eventName, count() FROM openai_audit_logs FINAL GROUP BY eventName ORDER BY 2 DESC LIMIT 20 FORMAT PrettyCompact"))
 	fmt.Fprintln(&b, q("SELECT srcASCountryCode, srcCity, count() FROM openai_audit_logs FINAL WHERE eventName LIKE 'login.%' GROUP BY 1, 2 ORDER BY 3 DESC FORMAT PrettyCompact"))
 	fmt.Fprintln(&b, q("SELECT eventTime, eventName, actorUserEmail, srcIP, srcCity FROM openai_audit_logs FINAL ORDER BY eventTime DESC LIMIT 10 FORMAT PrettyCompact"))
+	fmt.Fprintf(&b, "\nThreat detections (ClickHouse runs each rule every minute; the simulator stages attacks; docs/detections.md):\n")
+	fmt.Fprintln(&b, q("SELECT detectedAt, rule, severity, entity, eventIDs FROM "+DetectionsDatabase+".openai_audit_detections FINAL ORDER BY detectedAt DESC LIMIT 20 FORMAT PrettyCompact"))
+	fmt.Fprintln(&b, q("SELECT rule, severity, count() FROM "+DetectionsDatabase+".openai_audit_detections FINAL GROUP BY rule, severity ORDER BY rule FORMAT PrettyCompact"))
+	if sim := strings.TrimSuffix(s.Infra.SimulatorURL, "/v1"); sim != "" {
+		fmt.Fprintf(&b, "Stage another attack now (the scenarios: curl %s/_sim/attacks):\n", sim)
+		fmt.Fprintf(&b, "  curl -X POST '%s/_sim/attacks?kind=credential_stuffing'\n", sim)
+	}
 	fmt.Fprintf(&b, "\nCtrl-C stops everything.\n===========================================================\n")
 	return b.String()
 }

@@ -50,9 +50,15 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		slowRate    = fs.Float64("fault-slow-rate", 0, "fraction of audit-log requests answered after -fault-slow-delay")
 		slowDelay   = fs.Duration("fault-slow-delay", 2*time.Second, "delay of slow answers")
 		logLevel    = fs.String("log-level", "info", "debug, info, warn or error")
+		attacks     = fs.String("attacks", "", "attack scenarios to generate at start (comma-separated, or all): "+strings.Join(openaisim.AttackKinds(), ", "))
+		attackEvery = fs.Duration("attack-interval", 0, "generate the -attacks scenarios again at this interval (0: once)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	attackKinds, err := openaisim.ParseAttackKinds(*attacks)
+	if err != nil {
+		return fmt.Errorf("parsing -attacks: %w", err)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -112,7 +118,12 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		slog.Float64("rate_per_minute", *rate),
 		slog.Int("faults", len(faults)))
 	sim.Start(ctx)
+	attackErr := make(chan error, 1)
+	go func() { attackErr <- sim.RunAttacks(ctx, attackKinds, *attackEvery) }()
 	if err := sim.Serve(ctx, ln); err != nil {
+		return err
+	}
+	if err := <-attackErr; err != nil {
 		return err
 	}
 	logger.Info("stopped")

@@ -14,9 +14,10 @@ import (
 	"github.com/auditpipe/auditpipe/pkg/service"
 )
 
-// Run runs the loader until ctx is done: it applies the migrations (unless
-// disabled), then consumes, loads and commits; on shutdown it flushes and
-// commits what it holds. With MigrateOnly it applies the migrations and
+// Run runs the loader until ctx is done: it applies the migrations and
+// installs the detections (unless disabled), then consumes, loads and
+// commits; on shutdown it flushes and commits what it holds. With
+// MigrateOnly it applies the migrations, installs the detections and
 // returns.
 func Run(ctx context.Context, cfg Config, s service.Settings) error {
 	logger := s.Logger
@@ -74,8 +75,9 @@ func Run(ctx context.Context, cfg Config, s service.Settings) error {
 	return err
 }
 
-// migrate applies the migrations, retrying while ClickHouse is unreachable
-// (it may start after the loader) until ctx is done.
+// migrate applies the migrations and installs the detections, retrying
+// while ClickHouse is unreachable (it may start after the loader) until ctx
+// is done.
 func migrate(ctx context.Context, w *chwriter.Writer, cfg Config, logger *slog.Logger) error {
 	backoff := cfg.Consumer.RetryBackoff
 	for {
@@ -87,6 +89,9 @@ func migrate(ctx context.Context, w *chwriter.Writer, cfg Config, logger *slog.L
 			if len(applied) > 0 {
 				logger.Info("schema migrated", "applied", applied)
 			}
+			err = w.InstallDetections(ctx)
+		}
+		if err == nil {
 			return nil
 		}
 		if chwriter.Unavailable(err) && ctx.Err() == nil {

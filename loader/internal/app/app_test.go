@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -26,6 +27,9 @@ func TestDeployConfigLoads(t *testing.T) {
 	require.Equal(t, "http", cfg.CH.Protocol)
 	require.Equal(t, "s3cret", cfg.CH.Password.Value())
 	require.Equal(t, 5000, cfg.Batch.MaxRows)
+	require.True(t, cfg.CH.Detections.Install)
+	require.Equal(t, time.Minute, cfg.CH.Detections.Refresh)
+	require.Equal(t, "default_detections", cfg.CH.DetectionOptions().WithDefaults().DetectionsDatabase)
 }
 
 func TestInvalidConfig(t *testing.T) {
@@ -33,8 +37,10 @@ func TestInvalidConfig(t *testing.T) {
 	cfg.Consumer.DLQTopic = cfg.Consumer.Topic
 	cfg.CH.Protocol = "grpc"
 	cfg.Registry.URLs = []string{"ftp://x"}
+	cfg.CH.Detections.Refresh = 0
 	err := config.Validate(cfg)
 	require.ErrorContains(t, err, "dlq_topic")
 	require.ErrorContains(t, err, "clickhouse.protocol")
 	require.ErrorContains(t, err, "registry.urls[0]")
+	require.ErrorContains(t, err, "clickhouse.detections.refresh")
 }

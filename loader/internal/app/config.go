@@ -23,8 +23,9 @@ type Config struct {
 	Consumer ConsumerConfig  `koanf:"consumer"`
 	Batch    batch.Policy    `koanf:"batch"`
 	CH       chwriter.Config `koanf:"clickhouse"`
-	// MigrateOnly applies the ClickHouse migrations and exits (a
-	// deploy-time step); clickhouse.migrate is then irrelevant.
+	// MigrateOnly applies the ClickHouse migrations, installs the
+	// detections (clickhouse.detections.install) and exits (a deploy-time
+	// step); clickhouse.migrate is then irrelevant.
 	MigrateOnly bool `koanf:"migrate_only"`
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/auditpipe/auditpipe/pkg/config"
+	"github.com/auditpipe/auditpipe/pkg/detections"
 	"github.com/auditpipe/auditpipe/pkg/schema"
 	"github.com/auditpipe/auditpipe/pkg/tlsclient"
 )
@@ -62,13 +63,16 @@ type Config struct {
 	// Migrate applies the schema migrations at startup. Turn it off when
 	// a deploy-time step runs them (loader with migrate_only).
 	Migrate bool `koanf:"migrate"`
+	// Detections installs the threat detections (refreshable views in
+	// their own database) wherever the migrations run.
+	Detections detections.Config `koanf:"detections"`
 }
 
 // TLSConfig configures TLS towards ClickHouse; see package tlsclient.
 type TLSConfig = tlsclient.Config
 
 // DefaultConfig returns a local single node over the native protocol,
-// database default, user default, lz4, migrations on.
+// database default, user default, lz4, migrations and detections on.
 func DefaultConfig() Config {
 	return Config{
 		Addr:          []string{"127.0.0.1:9000"},
@@ -80,12 +84,18 @@ func DefaultConfig() Config {
 		InsertTimeout: 60 * time.Second,
 		MaxOpenConns:  4,
 		Migrate:       true,
+		Detections:    detections.DefaultConfig(),
 	}
 }
 
 // MigrationOptions returns the options that render the migrations for c.
 func (c Config) MigrationOptions() schema.MigrationOptions {
 	return schema.MigrationOptions{Database: c.Database, Cluster: c.Cluster, ReplicationPath: c.ReplicationPath, ReplicaName: c.ReplicaName}
+}
+
+// DetectionOptions returns the options that install the detections for c.
+func (c Config) DetectionOptions() detections.Options {
+	return c.Detections.Options(c.Database, c.Cluster, c.ReplicaName)
 }
 
 // Validate reports every problem in c by key.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/auditpipe/auditpipe/pkg/detections"
 	"github.com/auditpipe/auditpipe/pkg/schema"
 )
 
@@ -101,6 +102,20 @@ func (w *Writer) Migrate(ctx context.Context) ([]int, error) {
 		done = append(done, m.Version)
 	}
 	return done, nil
+}
+
+// InstallDetections installs or updates the threat detections
+// (pkg/detections) next to the table, as Config.Detections says; it does
+// nothing when Detections.Install is off. Safe to run at every start and
+// from several loaders at once.
+func (w *Writer) InstallDetections(ctx context.Context) error {
+	if !w.cfg.Detections.Install {
+		return nil
+	}
+	if _, err := detections.Install(ctx, w.conn, w.cfg.DetectionOptions(), w.logger); err != nil {
+		return fmt.Errorf("installing detections: %w", err)
+	}
+	return nil
 }
 
 func short(s string) string {

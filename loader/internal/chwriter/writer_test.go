@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/auditpipe/auditpipe/loader/internal/chwriter"
+	"github.com/auditpipe/auditpipe/pkg/detections"
 	"github.com/auditpipe/auditpipe/pkg/dev/chserver/chservertest"
 	"github.com/auditpipe/auditpipe/pkg/schema"
 )
@@ -158,6 +159,29 @@ func TestMigrateIsIdempotent(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, got, 1)
 	assert.Equal(t, "create_openai_audit_logs", got[1].Name)
+}
+
+func TestInstallDetections(t *testing.T) {
+	for _, install := range []bool{true, false} {
+		t.Run(strconv.FormatBool(install), func(t *testing.T) {
+			var detDB string
+			w := newWriter(t, func(c *chwriter.Config) {
+				c.Detections.Install = install
+				c.Detections.Database = "det_" + strconv.FormatInt(time.Now().UnixNano(), 36)
+				detDB = c.Detections.Database
+			})
+			t.Cleanup(func() { _ = w.Exec(context.Background(), "DROP DATABASE IF EXISTS "+detDB+" SYNC") })
+			require.NoError(t, w.InstallDetections(t.Context()))
+			require.NoError(t, w.InstallDetections(t.Context()), "idempotent")
+			rules, err := detections.Rules()
+			require.NoError(t, err)
+			want := uint64(0)
+			if install {
+				want = uint64(len(rules))
+			}
+			assert.Equal(t, want, count(t, w, "SELECT count() FROM system.tables WHERE database = '"+detDB+"' AND engine = 'MaterializedView'"))
+		})
+	}
 }
 
 func TestTTLBySourceTTL(t *testing.T) {

@@ -18,6 +18,8 @@ const maxControlBody = 64 << 20
 //
 //	POST   /_sim/events      add items (a JSON array, or objects one after another)
 //	POST   /_sim/generate    ?n=&type=&effective_at= generate events now
+//	GET    /_sim/attacks     the attack scenarios
+//	POST   /_sim/attacks     ?kind=&effective_at= generate an attack scenario now
 //	GET    /_sim/faults      scheduled faults
 //	POST   /_sim/faults      schedule a fault (object) or faults (array)
 //	DELETE /_sim/faults      clear faults
@@ -32,6 +34,8 @@ const maxControlBody = 64 << 20
 func (s *Simulator) registerControl(mux *http.ServeMux) {
 	mux.HandleFunc("POST /_sim/events", s.controlAddEvents)
 	mux.HandleFunc("POST /_sim/generate", s.controlGenerate)
+	mux.HandleFunc("GET /_sim/attacks", func(w http.ResponseWriter, _ *http.Request) { writeJSONResponse(w, http.StatusOK, AttackKinds()) })
+	mux.HandleFunc("POST /_sim/attacks", s.controlAttack)
 	mux.HandleFunc("GET /_sim/faults", func(w http.ResponseWriter, _ *http.Request) { writeJSONResponse(w, http.StatusOK, s.Faults()) })
 	mux.HandleFunc("POST /_sim/faults", s.controlAddFaults)
 	mux.HandleFunc("DELETE /_sim/faults", func(w http.ResponseWriter, _ *http.Request) {
@@ -118,6 +122,27 @@ func (s *Simulator) controlGenerate(w http.ResponseWriter, r *http.Request) {
 		spec.EffectiveAt = time.Unix(sec, 0)
 	}
 	writeJSONResponse(w, http.StatusCreated, s.GenerateSpec(spec))
+}
+
+// controlAttack generates the scenario named by kind (or "all"), ending at
+// effective_at (Unix seconds; default now).
+func (s *Simulator) controlAttack(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var end time.Time
+	if v := q.Get("effective_at"); v != "" {
+		sec, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			controlError(w, http.StatusBadRequest, fmt.Errorf("effective_at must be Unix seconds, got %q", v))
+			return
+		}
+		end = time.Unix(sec, 0)
+	}
+	evs, err := s.Attack(q.Get("kind"), end)
+	if err != nil {
+		controlError(w, http.StatusBadRequest, err)
+		return
+	}
+	writeJSONResponse(w, http.StatusCreated, evs)
 }
 
 func (s *Simulator) controlAddFaults(w http.ResponseWriter, r *http.Request) {
