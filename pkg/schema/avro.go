@@ -9,10 +9,6 @@ import (
 	"github.com/auditpipe/auditpipe/schemas"
 )
 
-// Subject is the default Schema Registry subject of the enriched topic's
-// values (TopicNameStrategy over openai-audit-enriched).
-const Subject = "openai-audit-enriched-value"
-
 // Bounds on what one decoded record may allocate. They keep a corrupt or
 // hostile body from asking for gigabytes: a Kafka record is at most a few
 // MiB, so no real string or array comes near them.

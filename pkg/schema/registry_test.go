@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/auditpipe/auditpipe/pkg/config"
+	"github.com/auditpipe/auditpipe/pkg/contract"
 	"github.com/auditpipe/auditpipe/pkg/dev/kafkatest"
 	"github.com/auditpipe/auditpipe/pkg/schema"
 )
@@ -40,7 +41,7 @@ func TestRegistryClientReachesRegistry(t *testing.T) {
 	reg := kafkatest.NewRegistry(t)
 	cl, err := schema.Registry{URLs: []string{reg.URL()}, Timeout: 5 * time.Second}.Client("auditpipe-test")
 	require.NoError(t, err)
-	_, id, err := schema.NewSerde(context.Background(), cl, schema.Subject, true)
+	_, id, err := schema.NewSerde(context.Background(), cl, contract.SubjectEnriched, true)
 	require.NoError(t, err)
 	assert.Positive(t, id)
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/auditpipe/auditpipe/enricher/internal/geo"
+	"github.com/auditpipe/auditpipe/pkg/contract"
 	"github.com/auditpipe/auditpipe/pkg/kafka"
 	"github.com/auditpipe/auditpipe/pkg/schema"
 	"github.com/auditpipe/auditpipe/pkg/service"
@@ -94,7 +95,7 @@ func (c TopicsConfig) Validate() error {
 }
 
 // DefaultConfig returns the dev-stack defaults: local Kafka and registry,
-// design.md's names, no geo databases.
+// the contract's names, no geo databases.
 func DefaultConfig() Config {
 	host, err := os.Hostname()
 	if err != nil || host == "" {
@@ -104,19 +105,19 @@ func DefaultConfig() Config {
 		Runtime: service.DefaultRuntime("127.0.0.1:9102"),
 		Kafka:   kafka.DefaultConfig(),
 		Topics: TopicsConfig{
-			Raw:      "openai-audit-raw",
-			Enriched: kafka.TopicSpec{Name: "openai-audit-enriched", Partitions: 6, ReplicationFactor: -1},
-			DLQ:      kafka.TopicSpec{Name: "openai-audit-dlq", Partitions: 1, ReplicationFactor: -1},
+			Raw:      contract.TopicRaw,
+			Enriched: kafka.TopicSpec{Name: contract.TopicEnriched, Partitions: 6, ReplicationFactor: -1},
+			DLQ:      kafka.TopicSpec{Name: contract.TopicDLQ, Partitions: 1, ReplicationFactor: -1},
 			Create:   true,
 		},
-		Group:                 "auditpipe-enricher",
-		TransactionalID:       "auditpipe-enricher-" + host,
+		Group:                 contract.GroupEnricher,
+		TransactionalID:       contract.GroupEnricher + "-" + host,
 		MaxPollRecords:        5000,
 		TransactionEndTimeout: 20 * time.Second,
 		MaxOutputBytes:        1_000_000,
 		Registry: RegistryConfig{
 			Registry: schema.Registry{URLs: []string{"http://127.0.0.1:8081"}, Timeout: 10 * time.Second},
-			Subject:  schema.Subject,
+			Subject:  contract.SubjectEnriched,
 			Register: true,
 		},
 		Geo: geo.DefaultConfig(),

@@ -20,6 +20,7 @@ import (
 
 	"github.com/auditpipe/auditpipe/enricher/internal/avroenc"
 	"github.com/auditpipe/auditpipe/enricher/internal/normalize"
+	"github.com/auditpipe/auditpipe/pkg/contract"
 	"github.com/auditpipe/auditpipe/pkg/dev/chserver/chservertest"
 	"github.com/auditpipe/auditpipe/pkg/dev/kafkatest"
 	"github.com/auditpipe/auditpipe/pkg/dev/openaisim"
@@ -61,7 +62,7 @@ func chQuery(t *testing.T, base string, params url.Values, body io.Reader) strin
 func TestClickHouseAvroConfluentReadsEncoderOutput(t *testing.T) {
 	base, db := chservertest.NewDatabase(t)
 	reg := kafkatest.NewRegistry(t)
-	_, id, err := schema.NewSerde(context.Background(), reg.Client(t), schema.Subject, true)
+	_, id, err := schema.NewSerde(context.Background(), reg.Client(t), contract.SubjectEnriched, true)
 	require.NoError(t, err)
 	enc, err := avroenc.New(id)
 	require.NoError(t, err)

@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 	"unsafe"
 
+	"github.com/auditpipe/auditpipe/pkg/contract"
 	"github.com/auditpipe/auditpipe/pkg/schema"
 )
 
@@ -80,16 +81,6 @@ type Meta struct {
 	Tags map[string]string
 }
 
-// Header names the poller sets (design.md), plus the optional tags header.
-const (
-	HeaderWorkspaceID = "workspace_id"
-	HeaderSourceID    = "source_id"
-	HeaderSourceType  = "source_type"
-	HeaderSourceTTL   = "source_ttl"
-	HeaderReceivedAt  = "received_at"
-	HeaderTags        = "tags"
-)
-
 // ParseMeta builds Meta from header values looked up with get. A missing
 // received_at falls back to fallbackTime (the record timestamp); a
 // missing source_ttl is 0 (keep forever). staticTags (may be nil) are the
@@ -98,31 +89,31 @@ const (
 // tags headers are permanent errors (ReasonInvalidHeader).
 func ParseMeta(get func(key string) (string, bool), fallbackTime time.Time, staticTags map[string]string) (Meta, error) {
 	var m Meta
-	m.WorkspaceID, _ = get(HeaderWorkspaceID)
-	m.SourceID, _ = get(HeaderSourceID)
-	m.SourceType, _ = get(HeaderSourceType)
+	m.WorkspaceID, _ = get(contract.HeaderWorkspaceID)
+	m.SourceID, _ = get(contract.HeaderSourceID)
+	m.SourceType, _ = get(contract.HeaderSourceType)
 	if m.SourceType == "" {
-		m.SourceType = ServiceName
+		m.SourceType = contract.SourceTypeOpenAI
 	}
-	if v, ok := get(HeaderSourceTTL); ok && v != "" {
+	if v, ok := get(contract.HeaderSourceTTL); ok && v != "" {
 		n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32)
 		if err != nil {
-			return Meta{}, fail(ReasonInvalidHeader, "header %s %q: not a day count", HeaderSourceTTL, v)
+			return Meta{}, fail(ReasonInvalidHeader, "header %s %q: not a day count", contract.HeaderSourceTTL, v)
 		}
 		m.SourceTTL = int64(n)
 	}
 	m.ReceivedAt = fallbackTime.UTC()
-	if v, ok := get(HeaderReceivedAt); ok && v != "" {
+	if v, ok := get(contract.HeaderReceivedAt); ok && v != "" {
 		t, err := time.Parse(time.RFC3339Nano, v)
 		if err != nil {
-			return Meta{}, fail(ReasonInvalidHeader, "header %s %q: not RFC 3339", HeaderReceivedAt, v)
+			return Meta{}, fail(ReasonInvalidHeader, "header %s %q: not RFC 3339", contract.HeaderReceivedAt, v)
 		}
 		m.ReceivedAt = t.UTC()
 	}
-	if v, ok := get(HeaderTags); ok && v != "" {
+	if v, ok := get(contract.HeaderTags); ok && v != "" {
 		var tags map[string]string
 		if err := json.Unmarshal([]byte(v), &tags); err != nil {
-			return Meta{}, fail(ReasonInvalidHeader, "header %s: want a JSON object of strings: %v", HeaderTags, err)
+			return Meta{}, fail(ReasonInvalidHeader, "header %s: want a JSON object of strings: %v", contract.HeaderTags, err)
 		}
 		m.Tags = make(map[string]string, len(staticTags)+len(tags))
 		maps.Copy(m.Tags, staticTags)

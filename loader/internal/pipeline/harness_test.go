@@ -24,6 +24,7 @@ import (
 	"github.com/auditpipe/auditpipe/loader/internal/batch"
 	"github.com/auditpipe/auditpipe/loader/internal/chwriter"
 	"github.com/auditpipe/auditpipe/loader/internal/pipeline"
+	"github.com/auditpipe/auditpipe/pkg/contract"
 	"github.com/auditpipe/auditpipe/pkg/dev/chserver/chservertest"
 	"github.com/auditpipe/auditpipe/pkg/dev/kafkatest"
 	"github.com/auditpipe/auditpipe/pkg/schema"
@@ -51,7 +52,7 @@ func newEnv(t *testing.T, ddl func(string) string) *env {
 	e := &env{t: t}
 	e.cluster = kafkatest.NewCluster(t, kfake.SeedTopics(4, topic, dlq))
 	e.reg = kafkatest.NewRegistry(t)
-	serde, _, err := schema.NewSerde(t.Context(), e.reg.Client(t), schema.Subject, true)
+	serde, _, err := schema.NewSerde(t.Context(), e.reg.Client(t), contract.SubjectEnriched, true)
 	require.NoError(t, err)
 	e.serde = serde
 	e.chURL, e.db = chservertest.NewDatabase(t)

@@ -58,7 +58,6 @@ const (
 	ReasonAvroDecode         = "avro_decode"
 	ReasonInvalidRecord      = "invalid_record"
 	ReasonClickHouseRejected = "clickhouse_rejected"
-	dlqStage                 = "loader"
 )
 
 // Pipeline moves records from the enriched topic into ClickHouse. Build it

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/auditpipe/auditpipe/pkg/config"
+	"github.com/auditpipe/auditpipe/pkg/contract"
 	"github.com/auditpipe/auditpipe/pkg/kafka"
 	"github.com/auditpipe/auditpipe/pkg/service"
 	"github.com/auditpipe/auditpipe/poller/internal/collect"
@@ -107,16 +108,16 @@ type testOverrides struct {
 }
 
 // DefaultConfig returns the defaults: admin on 127.0.0.1:9101, a local
-// broker, the design's topic and group names, no sources.
+// broker, the contract's topic and group names, no sources.
 func DefaultConfig() Config {
 	return Config{
 		Runtime: service.DefaultRuntime("127.0.0.1:9101"),
 		Kafka:   kafka.DefaultConfig(),
 		Topics: TopicsConfig{
-			Raw:   kafka.TopicSpec{Name: "openai-audit-raw", Partitions: 12, ReplicationFactor: -1},
-			State: kafka.TopicSpec{Name: "auditpipe-poller-state", Partitions: 12, ReplicationFactor: -1, Configs: map[string]string{"cleanup_policy": "compact"}},
+			Raw:   kafka.TopicSpec{Name: contract.TopicRaw, Partitions: 12, ReplicationFactor: -1},
+			State: kafka.TopicSpec{Name: contract.TopicPollerState, Partitions: 12, ReplicationFactor: -1, Configs: map[string]string{"cleanup_policy": "compact"}},
 		},
-		Group: "auditpipe-poller",
+		Group: contract.GroupPoller,
 		Collection: CollectionConfig{
 			Slice:              time.Hour,
 			MaxSliceEvents:     20_000,

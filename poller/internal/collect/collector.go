@@ -15,6 +15,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/auditpipe/auditpipe/pkg/contract"
 	"github.com/auditpipe/auditpipe/poller/internal/state"
 	"github.com/auditpipe/auditpipe/poller/internal/upstream"
 )
@@ -156,15 +157,15 @@ func New(src Source, st state.State, o Options) *Collector {
 		st.Streams = map[string]state.Stream{}
 	}
 	h := []kgo.RecordHeader{
-		{Key: "workspace_id", Value: []byte(src.WorkspaceID)},
-		{Key: "source_id", Value: []byte(src.ID)},
-		{Key: "source_type", Value: []byte("openai")},
-		{Key: "source_ttl", Value: []byte(strconv.Itoa(src.TTLDays))},
-		{Key: "poller_version", Value: []byte(o.Version)},
+		{Key: contract.HeaderWorkspaceID, Value: []byte(src.WorkspaceID)},
+		{Key: contract.HeaderSourceID, Value: []byte(src.ID)},
+		{Key: contract.HeaderSourceType, Value: []byte(contract.SourceTypeOpenAI)},
+		{Key: contract.HeaderSourceTTL, Value: []byte(strconv.Itoa(src.TTLDays))},
+		{Key: contract.HeaderPollerVersion, Value: []byte(o.Version)},
 	}
 	if len(src.Tags) > 0 {
 		tags, _ := json.Marshal(src.Tags) // map[string]string always marshals
-		h = append(h, kgo.RecordHeader{Key: "tags", Value: tags})
+		h = append(h, kgo.RecordHeader{Key: contract.HeaderTags, Value: tags})
 	}
 	return &Collector{src: src, o: o, st: st, headers: h, log: o.Logger.With(slog.String("source_id", src.ID))}
 }
@@ -422,7 +423,7 @@ func (c *Collector) commitSlice(ctx context.Context, stream string, next state.S
 	for _, it := range fresh {
 		h := make([]kgo.RecordHeader, len(c.headers), len(c.headers)+1)
 		copy(h, c.headers)
-		h = append(h, kgo.RecordHeader{Key: "received_at", Value: []byte(it.arrived.UTC().Format(time.RFC3339Nano))})
+		h = append(h, kgo.RecordHeader{Key: contract.HeaderReceivedAt, Value: []byte(it.arrived.UTC().Format(time.RFC3339Nano))})
 		recs = append(recs, &kgo.Record{Topic: c.o.Topics.Raw, Key: []byte(it.ID), Value: it.Raw, Headers: h})
 	}
 	recs = append(recs, &kgo.Record{Topic: c.o.Topics.State, Partition: c.o.Topics.StatePartition, Key: []byte(c.src.ID), Value: value})
