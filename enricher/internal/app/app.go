@@ -15,6 +15,7 @@ import (
 	"github.com/auditpipe/auditpipe/enricher/internal/geo"
 	"github.com/auditpipe/auditpipe/enricher/internal/pipeline"
 	"github.com/auditpipe/auditpipe/pkg/kafka"
+	"github.com/auditpipe/auditpipe/pkg/retry"
 	"github.com/auditpipe/auditpipe/pkg/schema"
 	"github.com/auditpipe/auditpipe/pkg/service"
 )
@@ -59,11 +60,11 @@ func Run(ctx context.Context, cfg Config, s service.Settings) error {
 	}
 	var serde *sr.Serde
 	var schemaID int
-	if err := retry(ctx, logger, "registering avro schema", func() error {
+	if err := startupRetry(ctx, logger, "registering avro schema", func(ctx context.Context) error {
 		var err error
 		serde, schemaID, err = schema.NewSerde(ctx, rcl, cfg.Registry.Subject, cfg.Registry.Register)
 		if errors.Is(err, schema.ErrNotRegistered) {
-			return backoffStop{err}
+			return retry.Permanent(err)
 		}
 		return err
 	}); err != nil {
@@ -93,7 +94,7 @@ func Run(ctx context.Context, cfg Config, s service.Settings) error {
 		if err != nil {
 			return err
 		}
-		err = retry(ctx, logger, "creating topics", func() error {
+		err = startupRetry(ctx, logger, "creating topics", func(ctx context.Context) error {
 			return kafka.EnsureTopics(ctx, kadm.NewClient(admCl), logger, cfg.Topics.Enriched, cfg.Topics.DLQ)
 		})
 		admCl.Close()
@@ -167,30 +168,18 @@ func waitReady(ctx context.Context, logger *slog.Logger, g *geo.Enricher) error 
 	}
 }
 
-// backoffStop marks an error retry must not retry.
-type backoffStop struct{ error }
+// startupPolicy retries the startup steps that wait for the registry or
+// the brokers.
+var startupPolicy = retry.Policy{Initial: 200 * time.Millisecond, Max: 10 * time.Second}
 
-func (b backoffStop) Unwrap() error { return b.error }
-
-// retry runs fn until it succeeds, returns a backoffStop, or ctx is done,
-// backing off from 200 ms to 10 s.
-func retry(ctx context.Context, logger *slog.Logger, what string, fn func() error) error {
-	wait := 200 * time.Millisecond
-	for {
-		err := fn()
-		if err == nil {
-			return nil
-		}
-		var stop backoffStop
-		if errors.As(err, &stop) {
-			return fmt.Errorf("%s: %w", what, stop.error)
-		}
-		logger.Warn(what+"; retrying", slog.Any("error", err), slog.Duration("in", wait))
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s: %w", what, errors.Join(ctx.Err(), err))
-		case <-time.After(wait):
-		}
-		wait = min(wait*2, 10*time.Second)
+// startupRetry runs op with startupPolicy until it succeeds, returns an
+// error marked retry.Permanent, or ctx is done, logging each retry.
+func startupRetry(ctx context.Context, logger *slog.Logger, what string, op func(context.Context) error) error {
+	err := startupPolicy.Do(ctx, op, func(_ int, err error, in time.Duration) {
+		logger.Warn(what+"; retrying", slog.Any("error", err), slog.Duration("in", in))
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
 	}
+	return nil
 }

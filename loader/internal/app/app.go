@@ -9,6 +9,7 @@ import (
 	"github.com/auditpipe/auditpipe/loader/internal/chwriter"
 	"github.com/auditpipe/auditpipe/loader/internal/pipeline"
 	"github.com/auditpipe/auditpipe/pkg/kafka"
+	"github.com/auditpipe/auditpipe/pkg/retry"
 	"github.com/auditpipe/auditpipe/pkg/schema"
 	"github.com/auditpipe/auditpipe/pkg/service"
 )
@@ -57,33 +58,32 @@ func Run(ctx context.Context, cfg Config, s service.Settings) error {
 	return p.Run(ctx)
 }
 
-// migrate applies the migrations, retrying while ClickHouse is unreachable
-// (it may start after the loader) until ctx is done.
+// migrate applies the migrations, retrying with the consumer's retry
+// policy while ClickHouse is unreachable (it may start after the loader)
+// until ctx is done.
 func migrate(ctx context.Context, w *chwriter.Writer, cfg Config, logger *slog.Logger) error {
-	backoff := cfg.Consumer.RetryBackoff
-	for {
-		applied, err := w.Migrate(ctx)
-		if err == nil {
-			if err := w.CheckTable(ctx); err != nil {
-				return err
-			}
-			if len(applied) > 0 {
-				logger.Info("schema migrated", "applied", applied)
-			}
-			return nil
+	policy := retry.Policy{Initial: cfg.Consumer.RetryBackoff, Max: cfg.Consumer.RetryBackoffMax}
+	var applied []int
+	err := policy.Do(ctx, func(ctx context.Context) error {
+		var err error
+		applied, err = w.Migrate(ctx)
+		if err != nil && !chwriter.Unavailable(err) {
+			return retry.Permanent(err)
 		}
-		if chwriter.Unavailable(err) && ctx.Err() == nil {
-			logger.Warn("migrating: clickhouse unavailable, retrying", "retry_in", backoff, "error", err)
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("migrating: %w", err)
-			case <-time.After(backoff):
-			}
-			backoff = min(backoff*2, cfg.Consumer.RetryBackoffMax)
-			continue
-		}
+		return err
+	}, func(_ int, err error, in time.Duration) {
+		logger.Warn("migrating: clickhouse unavailable, retrying", slog.Duration("retry_in", in), slog.Any("error", err))
+	})
+	if err != nil {
 		return fmt.Errorf("migrating: %w", err)
 	}
+	if err := w.CheckTable(ctx); err != nil {
+		return err
+	}
+	if len(applied) > 0 {
+		logger.Info("schema migrated", slog.Any("applied", applied))
+	}
+	return nil
 }
 
 func newDecoder(c RegistryConfig) (*schema.Decoder, error) {

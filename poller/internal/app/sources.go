@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/auditpipe/auditpipe/pkg/kafka"
+	"github.com/auditpipe/auditpipe/pkg/retry"
 	"github.com/auditpipe/auditpipe/poller/internal/assign"
 	"github.com/auditpipe/auditpipe/poller/internal/collect"
 	"github.com/auditpipe/auditpipe/poller/internal/state"
@@ -150,23 +151,25 @@ func (f *fleet) ready(context.Context) error {
 }
 
 // runSource runs sessions of one source until ctx is done, restarting
-// after failures with a backoff.
+// after failures with the retry policy (1 s to 30 s; back to 1 s after a
+// session that committed).
 func (f *fleet) runSource(ctx context.Context, s SourceConfig, partition int32) {
 	logger := f.logger.With(slog.String("source_id", s.SourceID))
 	logger.Info("source started", slog.Int("state_partition", int(partition)))
-	backoff := time.Second
+	policy := retry.Policy{Initial: time.Second, Max: 30 * time.Second}
 	if f.cfg.testing != nil && f.cfg.testing.errorRetry > 0 {
-		backoff = f.cfg.testing.errorRetry
+		policy.Initial = f.cfg.testing.errorRetry
 	}
-	delay := backoff
+	restarts := retry.NewBackoff(policy)
 	for {
 		progressed, err := f.session(ctx, s, partition, logger)
 		if ctx.Err() != nil {
 			return
 		}
 		if progressed {
-			delay = backoff
+			restarts.Reset()
 		}
+		delay := restarts.Next()
 		if isFenced(err) {
 			// Another replica owns the source now; the group will take
 			// the partition away from us. Retry slowly in case it does not.
@@ -175,14 +178,9 @@ func (f *fleet) runSource(ctx context.Context, s SourceConfig, partition int32) 
 		} else {
 			logger.Error("source session failed; restarting from the committed state", slog.String("error", err.Error()), slog.Duration("in", delay))
 		}
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if restarts.Sleep(ctx, delay) != nil {
 			return
-		case <-t.C:
 		}
-		delay = min(delay*2, 30*time.Second)
 	}
 }
 
@@ -241,7 +239,7 @@ func (f *fleet) session(ctx context.Context, s SourceConfig, partition int32, lo
 		OnAttempt:      f.metrics.OnAttempt(s.SourceID),
 	}
 	if f.cfg.testing != nil && f.cfg.testing.minBackoff > 0 {
-		ucfg.MinBackoff, ucfg.MaxBackoff = f.cfg.testing.minBackoff, 10*f.cfg.testing.minBackoff
+		ucfg.Backoff = retry.Policy{Initial: f.cfg.testing.minBackoff, Max: 10 * f.cfg.testing.minBackoff}
 	}
 	api, err := upstream.New(ucfg, logger)
 	if err != nil {
