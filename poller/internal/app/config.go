@@ -40,9 +40,6 @@ type Config struct {
 	Collection CollectionConfig `koanf:"collection"`
 	// Sources are the organizations to collect.
 	Sources []SourceConfig `koanf:"sources"`
-
-	// testing holds test-only overrides (never from configuration).
-	testing *testOverrides
 }
 
 // TopicsConfig names and shapes the topics; missing ones are created. The
@@ -94,17 +91,6 @@ type SourceConfig struct {
 	TenantOnly     *bool             `koanf:"tenant_only"`
 	SourceTTLDays  int               `koanf:"source_ttl_days"`
 	Tags           map[string]string `koanf:"tags"`
-}
-
-// testOverrides lets tests go below the user-facing minimums.
-type testOverrides struct {
-	pollInterval   time.Duration
-	rescanInterval time.Duration
-	errorRetry     time.Duration
-	minBackoff     time.Duration
-	wrapCommitter  func(sourceID string, c collect.Committer) collect.Committer
-	readIdle       time.Duration
-	heartbeat      time.Duration
 }
 
 // DefaultConfig returns the defaults: admin on 127.0.0.1:9101, a local

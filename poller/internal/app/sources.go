@@ -26,6 +26,7 @@ import (
 // owns. Its methods are safe for concurrent use.
 type fleet struct {
 	cfg Config
+	o   options
 	// base returns fresh client options (brokers, TLS, SASL, no metrics).
 	// kgo options must not be shared between concurrent NewClient calls
 	// (validation rewrites the compression codecs in place).
@@ -49,9 +50,9 @@ type runningSource struct {
 	done   chan struct{}
 }
 
-func newFleet(cfg Config, sources []SourceConfig, partitions int32, base func() ([]kgo.Opt, error), reg prometheus.Registerer, logger *slog.Logger, metrics *collect.Metrics, codec *state.Codec, version string) *fleet {
+func newFleet(cfg Config, o options, sources []SourceConfig, partitions int32, base func() ([]kgo.Opt, error), reg prometheus.Registerer, logger *slog.Logger, metrics *collect.Metrics, codec *state.Codec, version string) *fleet {
 	f := &fleet{
-		cfg: cfg, base: base, reg: reg, logger: logger, metrics: metrics, codec: codec, version: version,
+		cfg: cfg, o: o, base: base, reg: reg, logger: logger, metrics: metrics, codec: codec, version: version,
 		httpClient:  &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 4, IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: 10 * time.Second}},
 		partitions:  partitions,
 		byPartition: map[int32][]SourceConfig{},
@@ -157,8 +158,8 @@ func (f *fleet) runSource(ctx context.Context, s SourceConfig, partition int32) 
 	logger := f.logger.With(slog.String("source_id", s.SourceID))
 	logger.Info("source started", slog.Int("state_partition", int(partition)))
 	policy := retry.Policy{Initial: time.Second, Max: 30 * time.Second}
-	if f.cfg.testing != nil && f.cfg.testing.errorRetry > 0 {
-		policy.Initial = f.cfg.testing.errorRetry
+	if f.o.errorRetry > 0 {
+		policy.Initial = f.o.errorRetry
 	}
 	restarts := retry.NewBackoff(policy)
 	for {
@@ -216,8 +217,8 @@ func (f *fleet) session(ctx context.Context, s SourceConfig, partition int32, lo
 		return false, fmt.Errorf("initialising transactional producer: %w", err)
 	}
 	idle := 500 * time.Millisecond
-	if f.cfg.testing != nil && f.cfg.testing.readIdle > 0 {
-		idle = f.cfg.testing.readIdle
+	if f.o.stateReadIdle > 0 {
+		idle = f.o.stateReadIdle
 	}
 	opts, err := f.base()
 	if err != nil {
@@ -238,16 +239,16 @@ func (f *fleet) session(ctx context.Context, s SourceConfig, partition int32, lo
 		UserAgent:      "auditpipe-poller/" + f.version,
 		OnAttempt:      f.metrics.OnAttempt(s.SourceID),
 	}
-	if f.cfg.testing != nil && f.cfg.testing.minBackoff > 0 {
-		ucfg.Backoff = retry.Policy{Initial: f.cfg.testing.minBackoff, Max: 10 * f.cfg.testing.minBackoff}
+	if f.o.apiBackoff > 0 {
+		ucfg.Backoff = retry.Policy{Initial: f.o.apiBackoff, Max: 10 * f.o.apiBackoff}
 	}
 	api, err := upstream.New(ucfg, logger)
 	if err != nil {
 		return false, err
 	}
 	var committer collect.Committer = collect.NewKafkaCommitter(cl, f.cfg.Collection.TransactionTimeout)
-	if f.cfg.testing != nil && f.cfg.testing.wrapCommitter != nil {
-		committer = f.cfg.testing.wrapCommitter(s.SourceID, committer)
+	if f.o.wrapCommitter != nil {
+		committer = f.o.wrapCommitter(s.SourceID, committer)
 	}
 	src := f.collectSource(s)
 	c := collect.New(src, st, collect.Options{
@@ -286,17 +287,15 @@ func (f *fleet) collectSource(s SourceConfig) collect.Source {
 		StateLimit:     stateLimit,
 		AuthRetry:      cc.AuthRetryInterval,
 	}
-	if t := f.cfg.testing; t != nil {
-		if t.pollInterval > 0 {
-			src.PollInterval = t.pollInterval
-		}
-		if t.rescanInterval > 0 {
-			src.RescanInterval = t.rescanInterval
-		}
-		if t.errorRetry > 0 {
-			src.ErrorRetry = t.errorRetry
-			src.AuthRetry = t.errorRetry
-		}
+	if f.o.pollInterval > 0 {
+		src.PollInterval = f.o.pollInterval
+	}
+	if f.o.rescanInterval > 0 {
+		src.RescanInterval = f.o.rescanInterval
+	}
+	if f.o.errorRetry > 0 {
+		src.ErrorRetry = f.o.errorRetry
+		src.AuthRetry = f.o.errorRetry
 	}
 	return src
 }

@@ -1,0 +1,165 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/auditpipe/auditpipe/pkg/config"
+	"github.com/auditpipe/auditpipe/pkg/kafka"
+	"github.com/auditpipe/auditpipe/pkg/service"
+	"github.com/auditpipe/auditpipe/poller/internal/assign"
+	"github.com/auditpipe/auditpipe/poller/internal/collect"
+	"github.com/auditpipe/auditpipe/poller/internal/state"
+)
+
+// Poller is the poller service. Build it with New and run it once with Run.
+type Poller struct {
+	cfg     Config
+	s       service.Settings
+	o       options
+	sources []SourceConfig // cfg.Sources with defaults applied
+}
+
+// Option changes a Poller built by New. Options exist for tests, which run
+// faster than the configuration allows; production passes none.
+type Option func(*options)
+
+// options are the test hooks; the zero value is production.
+type options struct {
+	pollInterval   time.Duration // overrides every source's poll_interval
+	rescanInterval time.Duration // overrides every source's rescan_interval
+	errorRetry     time.Duration // pause after a failed cycle and first source restart delay
+	apiBackoff     time.Duration // the API client's first backoff (its cap is 10×)
+	stateReadIdle  time.Duration // idle poll of the state reader
+	heartbeat      time.Duration // coordination group heartbeat
+	wrapCommitter  func(sourceID string, c collect.Committer) collect.Committer
+}
+
+// WithPollInterval sets every source's poll interval, below the 10 s the
+// configuration allows.
+func WithPollInterval(d time.Duration) Option { return func(o *options) { o.pollInterval = d } }
+
+// WithRescanInterval sets every source's re-scan interval.
+func WithRescanInterval(d time.Duration) Option { return func(o *options) { o.rescanInterval = d } }
+
+// WithErrorRetry sets the pause after a failed poll cycle or a failed
+// authentication, and the first delay of a source's restarts.
+func WithErrorRetry(d time.Duration) Option { return func(o *options) { o.errorRetry = d } }
+
+// WithAPIBackoff sets the first backoff of the API client (capped at 10×).
+func WithAPIBackoff(d time.Duration) Option { return func(o *options) { o.apiBackoff = d } }
+
+// WithStateReadIdle sets how long the state reader waits for a record.
+func WithStateReadIdle(d time.Duration) Option { return func(o *options) { o.stateReadIdle = d } }
+
+// WithHeartbeat sets the coordination group's heartbeat interval.
+func WithHeartbeat(d time.Duration) Option { return func(o *options) { o.heartbeat = d } }
+
+// WithCommitter wraps each source's committer (fault injection).
+func WithCommitter(wrap func(sourceID string, c collect.Committer) collect.Committer) Option {
+	return func(o *options) { o.wrapCommitter = wrap }
+}
+
+// New validates cfg and returns the poller. It contacts nothing.
+func New(cfg Config, s service.Settings, opts ...Option) (*Poller, error) {
+	if err := config.Validate(cfg); err != nil {
+		return nil, fmt.Errorf("invalid poller configuration: %w", err)
+	}
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	p := &Poller{cfg: cfg, s: s, sources: make([]SourceConfig, len(cfg.Sources))}
+	for _, opt := range opts {
+		opt(&p.o)
+	}
+	for i, src := range cfg.Sources {
+		p.sources[i] = src.withDefaults()
+	}
+	return p, nil
+}
+
+// Run is the service's entry point for service.Main: New, then
+// Poller.Run.
+func Run(ctx context.Context, cfg Config, s service.Settings) error {
+	p, err := New(cfg, s)
+	if err != nil {
+		return err
+	}
+	return p.Run(ctx)
+}
+
+// Run creates the topics when missing, joins the coordination group and
+// collects the sources of the state partitions this replica is assigned,
+// until ctx is done; then it ends or aborts every open transaction, leaves
+// the group and returns. Call it once.
+func (p *Poller) Run(ctx context.Context) error {
+	cfg, s, logger, sources := p.cfg, p.s, p.s.Logger, p.sources
+	if len(sources) == 0 {
+		logger.Warn("no sources configured: the poller will only hold its share of the coordination group")
+	}
+
+	adminCl, err := kafka.NewClient(cfg.Kafka, logger, s.Registry, "poller-admin")
+	if err != nil {
+		return err
+	}
+	defer adminCl.Close()
+	adm := kadm.NewClient(adminCl)
+	stateSpec := cfg.Topics.State
+	stateSpec.Configs = maps.Clone(stateSpec.Configs)
+	if stateSpec.Configs == nil {
+		stateSpec.Configs = map[string]string{}
+	}
+	delete(stateSpec.Configs, "cleanup_policy")
+	stateSpec.Configs["cleanup.policy"] = "compact"
+	tctx, cancel := context.WithTimeout(ctx, time.Minute)
+	err = kafka.EnsureTopics(tctx, adm, logger, cfg.Topics.Raw, stateSpec)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("ensuring topics: %w", err)
+	}
+	desc, err := kafka.DescribeTopic(ctx, adm, stateSpec.Name)
+	if err != nil {
+		return err
+	}
+	if desc.Partitions <= 0 {
+		return fmt.Errorf("state topic %q has no known partitions yet; retry", stateSpec.Name)
+	}
+	if s.Admin != nil {
+		s.Admin.AddCheck("kafka", func(ctx context.Context) error { return kafka.Ping(ctx, adminCl) })
+	}
+
+	base, err := cfg.Kafka.Options(logger, nil, "poller")
+	if err != nil {
+		return err
+	}
+	codec, err := state.NewCodec()
+	if err != nil {
+		return err
+	}
+	defer codec.Close()
+	baseFn := func() ([]kgo.Opt, error) { return cfg.Kafka.Options(logger, nil, "poller") }
+	f := newFleet(cfg, p.o, sources, desc.Partitions, baseFn, s.Registry, logger, collect.NewMetrics(s.Registry), codec, s.Version)
+	defer f.httpClient.CloseIdleConnections()
+	if s.Admin != nil {
+		s.Admin.AddCheck("sources", f.ready)
+	}
+	acfg := assign.Config{Group: cfg.Group, Topic: stateSpec.Name, SessionTimeout: cfg.Collection.SessionTimeout}
+	if p.o.heartbeat > 0 {
+		acfg.HeartbeatInterval = p.o.heartbeat
+	}
+	coord, err := assign.New(base, acfg, f, logger)
+	if err != nil {
+		return err
+	}
+	logger.Info("poller running", slog.Int("sources", len(sources)), slog.Int("state_partitions", int(desc.Partitions)),
+		slog.String("group", cfg.Group))
+	err = coord.Run(ctx)
+	f.stopAll()
+	return err
+}
