@@ -24,117 +24,50 @@ import (
 // registers (or looks up) the Avro schema, creates the output topics when
 // configured, waits for the databases, then runs the pipeline. On
 // shutdown the open transaction is finished or aborted before Run returns.
+// A ctx done during startup is a clean stop (nil).
 func Run(ctx context.Context, cfg Config, s service.Settings) error {
 	logger := s.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	reg := s.Registry
-
-	geoEnricher, err := geo.New(cfg.Geo, logger.With(slog.String("component", "geo")), reg)
+	geoEnricher, err := geo.New(cfg.Geo, logger.With(slog.String("component", "geo")), s.Registry)
 	if err != nil {
 		return err
 	}
 	// Not ready until the pipeline consumes: registration, topics and
 	// databases come first.
 	var running atomic.Bool
-	if s.Admin != nil {
-		s.Admin.AddCheck("pipeline", func(context.Context) error {
-			if !running.Load() {
-				return errors.New("starting")
-			}
-			return nil
-		})
-		s.Admin.AddCheck("geo", func(context.Context) error { return geoEnricher.Ready() })
-	}
-	// Geo outlives the pipeline: its readers are closed only after the
-	// pipeline has stopped.
-	geoCtx, stopGeo := context.WithCancel(context.WithoutCancel(ctx))
-	geoDone := make(chan error, 1)
-	go func() { geoDone <- geoEnricher.Run(geoCtx) }()
-	defer func() { stopGeo(); <-geoDone }()
+	addCheck(s, "pipeline", func(context.Context) error {
+		if !running.Load() {
+			return errors.New("starting")
+		}
+		return nil
+	})
+	addCheck(s, "geo", func(context.Context) error { return geoEnricher.Ready() })
+	defer runGeo(ctx, geoEnricher)()
 
 	rcl, err := cfg.Registry.Client("auditpipe-enricher")
 	if err != nil {
 		return err
 	}
-	var serde *sr.Serde
-	var schemaID int
-	if err := startupRetry(ctx, logger, "registering avro schema", func(ctx context.Context) error {
-		var err error
-		serde, schemaID, err = schema.NewSerde(ctx, rcl, cfg.Registry.Subject, cfg.Registry.Register)
-		if errors.Is(err, schema.ErrNotRegistered) {
-			return retry.Permanent(err)
-		}
-		return err
-	}); err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return err
+	enc, err := registerSchema(ctx, cfg.Registry, rcl, logger)
+	if err != nil {
+		return startupError(ctx, err)
 	}
-	logger.Info("avro schema ready", slog.String("subject", cfg.Registry.Subject), slog.Int("id", schemaID), slog.Bool("registered", cfg.Registry.Register))
-
-	// The reflection-free encoder writes the same bytes as the Serde; it is
-	// used only when the embedded schema has the layout it knows.
-	encode := func(l *schema.AuditLog) ([]byte, error) { return serde.Encode(*l) }
-	var recycle func([]byte)
-	if enc, err := avroenc.New(schemaID); err != nil {
-		logger.Warn("using the generic avro encoder", slog.Any("error", err))
-	} else {
-		encode, recycle = enc.EncodeBuffer, enc.Release
+	if err := createTopics(ctx, cfg, logger); err != nil {
+		return startupError(ctx, err)
 	}
-
-	base, err := cfg.Kafka.Options(logger, reg, "enricher")
+	p, err := newPipeline(cfg, s, geoEnricher, enc, logger)
 	if err != nil {
 		return err
 	}
-	if cfg.Topics.Create {
-		admCl, err := kafka.NewClient(cfg.Kafka, logger, nil, "enricher-admin")
-		if err != nil {
-			return err
+	addCheck(s, "registry", func(ctx context.Context) error {
+		if _, err := rcl.SchemaByID(ctx, enc.schemaID); err != nil {
+			return fmt.Errorf("fetching schema %d: %w", enc.schemaID, err)
 		}
-		err = startupRetry(ctx, logger, "creating topics", func(ctx context.Context) error {
-			return kafka.EnsureTopics(ctx, kadm.NewClient(admCl), logger, cfg.Topics.Enriched, cfg.Topics.DLQ)
-		})
-		admCl.Close()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-	}
-
-	p, err := pipeline.New(pipeline.Config{
-		InputTopic:      cfg.Topics.Raw,
-		OutputTopic:     cfg.Topics.Enriched.Name,
-		DLQTopic:        cfg.Topics.DLQ.Name,
-		Group:           cfg.Group,
-		TransactionalID: cfg.TransactionalID,
-		MaxPollRecords:  cfg.MaxPollRecords,
-		Workers:         cfg.Workers,
-		EndTimeout:      cfg.TransactionEndTimeout,
-		RetryBackoff:    time.Second,
-	}, base, &pipeline.Processor{
-		Geo:            geoEnricher,
-		Encode:         encode,
-		Recycle:        recycle,
-		SourceTags:     cfg.SourceTags,
-		MaxOutputBytes: cfg.MaxOutputBytes,
-	}, logger, reg)
-	if err != nil {
-		return err
-	}
-	if s.Admin != nil {
-		s.Admin.AddCheck("registry", func(ctx context.Context) error {
-			if _, err := rcl.SchemaByID(ctx, schemaID); err != nil {
-				return fmt.Errorf("fetching schema %d: %w", schemaID, err)
-			}
-			return nil
-		})
-		s.Admin.AddCheck("kafka", func(ctx context.Context) error { return kafka.Ping(ctx, p.Client()) })
-	}
+		return nil
+	})
+	addCheck(s, "kafka", func(ctx context.Context) error { return kafka.Ping(ctx, p.Client()) })
 
 	// Enriching without a configured database would silently lose data:
 	// wait until all of them are loaded.
@@ -146,6 +79,110 @@ func Run(ctx context.Context, cfg Config, s service.Settings) error {
 	logger.Info("enricher running", slog.String("input", cfg.Topics.Raw), slog.String("output", cfg.Topics.Enriched.Name),
 		slog.String("group", cfg.Group), slog.String("transactional_id", cfg.TransactionalID))
 	return p.Run(ctx)
+}
+
+// addCheck adds a readiness check when the service has an admin server.
+func addCheck(s service.Settings, name string, check func(context.Context) error) {
+	if s.Admin != nil {
+		s.Admin.AddCheck(name, check)
+	}
+}
+
+// startupError is err, or nil when ctx is done: a stop during startup is
+// clean.
+func startupError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// runGeo runs the geo enricher's reloads until the returned stop is
+// called. Geo outlives the pipeline: defer stop, so that its readers are
+// closed only after the pipeline has stopped.
+func runGeo(ctx context.Context, g *geo.Enricher) (stop func()) {
+	geoCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan error, 1)
+	go func() { done <- g.Run(geoCtx) }()
+	return func() { cancel(); <-done }
+}
+
+// encoder is how the pipeline encodes records under the registered schema.
+type encoder struct {
+	schemaID int
+	encode   func(*schema.AuditLog) ([]byte, error)
+	recycle  func([]byte)
+}
+
+// registerSchema registers (or, without Register, looks up) the Avro
+// schema, retrying while the registry is unreachable, and returns the
+// encoder for its id.
+func registerSchema(ctx context.Context, cfg RegistryConfig, rcl *sr.Client, logger *slog.Logger) (encoder, error) {
+	var serde *sr.Serde
+	var schemaID int
+	if err := startupRetry(ctx, logger, "registering avro schema", func(ctx context.Context) error {
+		var err error
+		serde, schemaID, err = schema.NewSerde(ctx, rcl, cfg.Subject, cfg.Register)
+		if errors.Is(err, schema.ErrNotRegistered) {
+			return retry.Permanent(err)
+		}
+		return err
+	}); err != nil {
+		return encoder{}, err
+	}
+	logger.Info("avro schema ready", slog.String("subject", cfg.Subject), slog.Int("id", schemaID), slog.Bool("registered", cfg.Register))
+
+	// The reflection-free encoder writes the same bytes as the Serde; it is
+	// used only when the embedded schema has the layout it knows.
+	enc := encoder{schemaID: schemaID, encode: func(l *schema.AuditLog) ([]byte, error) { return serde.Encode(*l) }}
+	if fast, err := avroenc.New(schemaID); err != nil {
+		logger.Warn("using the generic avro encoder", slog.Any("error", err))
+	} else {
+		enc.encode, enc.recycle = fast.EncodeBuffer, fast.Release
+	}
+	return enc, nil
+}
+
+// createTopics creates the missing output topics when Topics.Create,
+// retrying while the brokers are unreachable.
+func createTopics(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	if !cfg.Topics.Create {
+		return nil
+	}
+	admCl, err := kafka.NewClient(cfg.Kafka, logger, nil, "enricher-admin")
+	if err != nil {
+		return err
+	}
+	defer admCl.Close()
+	return startupRetry(ctx, logger, "creating topics", func(ctx context.Context) error {
+		return kafka.EnsureTopics(ctx, kadm.NewClient(admCl), logger, cfg.Topics.Enriched, cfg.Topics.DLQ)
+	})
+}
+
+// newPipeline builds the transactional pipeline over the processor
+// (normalize, geo, encode).
+func newPipeline(cfg Config, s service.Settings, g *geo.Enricher, enc encoder, logger *slog.Logger) (*pipeline.Pipeline, error) {
+	base, err := cfg.Kafka.Options(logger, s.Registry, "enricher")
+	if err != nil {
+		return nil, err
+	}
+	return pipeline.New(pipeline.Config{
+		InputTopic:      cfg.Topics.Raw,
+		OutputTopic:     cfg.Topics.Enriched.Name,
+		DLQTopic:        cfg.Topics.DLQ.Name,
+		Group:           cfg.Group,
+		TransactionalID: cfg.TransactionalID,
+		MaxPollRecords:  cfg.MaxPollRecords,
+		Workers:         cfg.Workers,
+		EndTimeout:      cfg.TransactionEndTimeout,
+		RetryBackoff:    time.Second,
+	}, base, &pipeline.Processor{
+		Geo:            g,
+		Encode:         enc.encode,
+		Recycle:        enc.recycle,
+		SourceTags:     cfg.SourceTags,
+		MaxOutputBytes: cfg.MaxOutputBytes,
+	}, logger, s.Registry)
 }
 
 func waitReady(ctx context.Context, logger *slog.Logger, g *geo.Enricher) error {
