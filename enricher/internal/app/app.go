@@ -118,11 +118,10 @@ type encoder struct {
 // schema, retrying while the registry is unreachable, and returns the
 // encoder for its id.
 func registerSchema(ctx context.Context, cfg RegistryConfig, rcl *sr.Client, logger *slog.Logger) (encoder, error) {
-	var serde *sr.Serde
 	var schemaID int
 	if err := startupRetry(ctx, logger, "registering avro schema", func(ctx context.Context) error {
 		var err error
-		serde, schemaID, err = schema.NewSerde(ctx, rcl, cfg.Subject, cfg.Register)
+		_, schemaID, err = schema.NewSerde(ctx, rcl, cfg.Subject, cfg.Register)
 		if errors.Is(err, schema.ErrNotRegistered) {
 			return retry.Permanent(err)
 		}
@@ -132,15 +131,11 @@ func registerSchema(ctx context.Context, cfg RegistryConfig, rcl *sr.Client, log
 	}
 	logger.Info("avro schema ready", slog.String("subject", cfg.Subject), slog.Int("id", schemaID), slog.Bool("registered", cfg.Register))
 
-	// The reflection-free encoder writes the same bytes as the Serde; it is
-	// used only when the embedded schema has the layout it knows.
-	enc := encoder{schemaID: schemaID, encode: func(l *schema.AuditLog) ([]byte, error) { return serde.Encode(*l) }}
-	if fast, err := avroenc.New(schemaID); err != nil {
-		logger.Warn("using the generic avro encoder", slog.Any("error", err))
-	} else {
-		enc.encode, enc.recycle = fast.EncodeBuffer, fast.Release
+	enc, err := avroenc.New(schemaID)
+	if err != nil {
+		return encoder{}, err
 	}
-	return enc, nil
+	return encoder{schemaID: schemaID, encode: enc.EncodeBuffer, recycle: enc.Release}, nil
 }
 
 // createTopics creates the missing output topics when Topics.Create,
