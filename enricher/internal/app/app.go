@@ -30,7 +30,7 @@ func Run(ctx context.Context, cfg Config, s service.Settings) error {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	geoEnricher, err := geo.New(cfg.Geo, logger.With(slog.String("component", "geo")), s.Registry)
+	geoEnricher, err := geo.New(cfg.Geo, logger.With(slog.String("component", "geo")), s.Metrics)
 	if err != nil {
 		return err
 	}
@@ -46,11 +46,11 @@ func Run(ctx context.Context, cfg Config, s service.Settings) error {
 	addCheck(s, "geo", func(context.Context) error { return geoEnricher.Ready() })
 	defer runGeo(ctx, geoEnricher)()
 
-	rcl, err := cfg.Registry.Client("auditpipe-enricher")
+	rcl, err := cfg.SchemaRegistry.Client("auditpipe-enricher")
 	if err != nil {
 		return err
 	}
-	enc, err := registerSchema(ctx, cfg.Registry, rcl, logger)
+	enc, err := registerSchema(ctx, cfg.SchemaRegistry, rcl, logger)
 	if err != nil {
 		return startupError(ctx, err)
 	}
@@ -117,7 +117,7 @@ type encoder struct {
 // registerSchema registers (or, without Register, looks up) the Avro
 // schema, retrying while the registry is unreachable, and returns the
 // encoder for its id.
-func registerSchema(ctx context.Context, cfg RegistryConfig, rcl *sr.Client, logger *slog.Logger) (encoder, error) {
+func registerSchema(ctx context.Context, cfg SchemaRegistryConfig, rcl *sr.Client, logger *slog.Logger) (encoder, error) {
 	var schemaID int
 	if err := startupRetry(ctx, logger, "registering avro schema", func(ctx context.Context) error {
 		var err error
@@ -157,7 +157,7 @@ func createTopics(ctx context.Context, cfg Config, logger *slog.Logger) error {
 // newPipeline builds the transactional pipeline over the processor
 // (normalize, geo, encode).
 func newPipeline(cfg Config, s service.Settings, g *geo.Enricher, enc encoder, logger *slog.Logger) (*pipeline.Pipeline, error) {
-	base, err := cfg.Kafka.Options(logger, s.Registry, "enricher")
+	base, err := cfg.Kafka.Options(logger, s.Metrics, "enricher")
 	if err != nil {
 		return nil, err
 	}
@@ -177,7 +177,7 @@ func newPipeline(cfg Config, s service.Settings, g *geo.Enricher, enc encoder, l
 		Recycle:        enc.recycle,
 		SourceTags:     cfg.SourceTags,
 		MaxOutputBytes: cfg.MaxOutputBytes,
-	}, logger, s.Registry)
+	}, logger, s.Metrics)
 }
 
 func waitReady(ctx context.Context, logger *slog.Logger, g *geo.Enricher) error {

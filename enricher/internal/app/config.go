@@ -38,8 +38,9 @@ type Config struct {
 	// MaxOutputBytes bounds an encoded record; larger ones are
 	// dead-lettered (keep it under the enriched topic's max.message.bytes).
 	MaxOutputBytes int `koanf:"max_output_bytes"`
-	// Registry is the Confluent-compatible schema registry.
-	Registry RegistryConfig `koanf:"registry"`
+	// SchemaRegistry is the Confluent-compatible Schema Registry (YAML
+	// section registry).
+	SchemaRegistry SchemaRegistryConfig `koanf:"registry"`
 	// Geo selects the MaxMind databases.
 	Geo geo.Config `koanf:"geo"`
 	// SourceTags are static tags added to every record of a source, by
@@ -59,10 +60,10 @@ type TopicsConfig struct {
 	Create bool `koanf:"create"`
 }
 
-// RegistryConfig configures the schema registry: the connection keys
+// SchemaRegistryConfig configures the schema registry: the connection keys
 // (urls, username, password, password_file, timeout) and the subject.
-type RegistryConfig struct {
-	schema.Registry `koanf:",squash"`
+type SchemaRegistryConfig struct {
+	schema.SchemaRegistry `koanf:",squash"`
 	// Subject holds the enriched value schema (TopicNameStrategy).
 	Subject string `koanf:"subject"`
 	// Register registers the schema at startup (idempotent, sets BACKWARD
@@ -71,8 +72,8 @@ type RegistryConfig struct {
 }
 
 // Validate checks the registry fields.
-func (c RegistryConfig) Validate() error {
-	errs := c.Registry.Problems()
+func (c SchemaRegistryConfig) Validate() error {
+	errs := c.SchemaRegistry.Problems()
 	if c.Subject == "" {
 		errs = append(errs, errors.New("subject: must not be empty"))
 	}
@@ -115,10 +116,10 @@ func DefaultConfig() Config {
 		MaxPollRecords:        5000,
 		TransactionEndTimeout: 20 * time.Second,
 		MaxOutputBytes:        1_000_000,
-		Registry: RegistryConfig{
-			Registry: schema.Registry{URLs: []string{"http://127.0.0.1:8081"}, Timeout: 10 * time.Second},
-			Subject:  contract.SubjectEnriched,
-			Register: true,
+		SchemaRegistry: SchemaRegistryConfig{
+			SchemaRegistry: schema.SchemaRegistry{URLs: []string{"http://127.0.0.1:8081"}, Timeout: 10 * time.Second},
+			Subject:        contract.SubjectEnriched,
+			Register:       true,
 		},
 		Geo: geo.DefaultConfig(),
 	}

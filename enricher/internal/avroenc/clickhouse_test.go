@@ -61,7 +61,7 @@ func chQuery(t *testing.T, base string, params url.Values, body io.Reader) strin
 // nothing with our Go types.
 func TestClickHouseAvroConfluentReadsEncoderOutput(t *testing.T) {
 	base, db := chservertest.NewDatabase(t)
-	reg := kafkatest.NewRegistry(t)
+	reg := kafkatest.NewFakeSchemaRegistry(t)
 	_, id, err := schema.NewSerde(context.Background(), reg.Client(t), contract.SubjectEnriched, true)
 	require.NoError(t, err)
 	enc, err := avroenc.New(id)

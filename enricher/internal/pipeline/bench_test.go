@@ -33,7 +33,7 @@ func newProcessor(tb testing.TB) *Processor {
 	cfg.City, cfg.ASN, cfg.ISP, cfg.ConnectionType, cfg.Enterprise = paths.City, paths.ASN, paths.ISP, paths.ConnectionType, paths.Enterprise
 	g, err := geo.New(cfg, nil, nil)
 	require.NoError(tb, err)
-	reg := kafkatest.NewRegistry(tb)
+	reg := kafkatest.NewFakeSchemaRegistry(tb)
 	_, id, err := schema.NewSerde(context.Background(), reg.Client(tb), contract.SubjectEnriched, true)
 	require.NoError(tb, err)
 	enc, err := avroenc.New(id)

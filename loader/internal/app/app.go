@@ -35,16 +35,16 @@ func Run(ctx context.Context, cfg Config, s service.Settings) error {
 		}
 	}
 
-	dec, err := newDecoder(cfg.Registry)
+	dec, err := newDecoder(cfg.SchemaRegistry)
 	if err != nil {
 		return err
 	}
-	kopts, err := cfg.Kafka.Options(logger, s.Registry, "loader")
+	kopts, err := cfg.Kafka.Options(logger, s.Metrics, "loader")
 	if err != nil {
 		return fmt.Errorf("configuring kafka: %w", err)
 	}
 	p, err := pipeline.New(cfg.pipelineConfig(), pipeline.Options{
-		ClientOpts: kopts, Decoder: dec, Inserter: w, Logger: logger, Registerer: s.Registry,
+		ClientOpts: kopts, Decoder: dec, Inserter: w, Logger: logger, Registerer: s.Metrics,
 	})
 	if err != nil {
 		return err
@@ -54,7 +54,7 @@ func Run(ctx context.Context, cfg Config, s service.Settings) error {
 		s.Admin.AddCheck("kafka", func(ctx context.Context) error { return kafka.Ping(ctx, p.Client()) })
 		s.Admin.AddCheck("flush", p.Ready)
 	}
-	logger.Info("loading", "topic", cfg.Consumer.Topic, "group", cfg.Consumer.Group, "table", cfg.CH.Database+"."+schema.Table)
+	logger.Info("loading", slog.String("topic", cfg.Consumer.Topic), slog.String("group", cfg.Consumer.Group), slog.String("table", cfg.CH.Database+"."+schema.Table))
 	return p.Run(ctx)
 }
 
@@ -86,8 +86,8 @@ func migrate(ctx context.Context, w *chwriter.Writer, cfg Config, logger *slog.L
 	return nil
 }
 
-func newDecoder(c RegistryConfig) (*schema.Decoder, error) {
-	cl, err := c.Registry.Client("auditpipe-loader")
+func newDecoder(c SchemaRegistryConfig) (*schema.Decoder, error) {
+	cl, err := c.SchemaRegistry.Client("auditpipe-loader")
 	if err != nil {
 		return nil, err
 	}

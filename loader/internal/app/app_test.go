@@ -32,7 +32,7 @@ func TestInvalidConfig(t *testing.T) {
 	cfg := app.DefaultConfig()
 	cfg.Consumer.DLQTopic = cfg.Consumer.Topic
 	cfg.CH.Protocol = "grpc"
-	cfg.Registry.URLs = []string{"ftp://x"}
+	cfg.SchemaRegistry.URLs = []string{"ftp://x"}
 	err := config.Validate(cfg)
 	require.ErrorContains(t, err, "dlq_topic")
 	require.ErrorContains(t, err, "clickhouse.protocol")

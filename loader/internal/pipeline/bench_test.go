@@ -40,7 +40,7 @@ var benchRows = func() int {
 // embedded ClickHouse.
 type benchFixture struct {
 	cluster *kafkatest.Cluster
-	reg     *kafkatest.Registry
+	reg     *kafkatest.FakeSchemaRegistry
 	db      string
 	w       *chwriter.Writer
 	table   string // database-qualified openai_audit_logs
@@ -50,7 +50,7 @@ func newBenchFixture(b *testing.B, optimizeOnInsert bool) *benchFixture {
 	b.Helper()
 	f := &benchFixture{}
 	f.cluster = kafkatest.NewCluster(b, kfake.SeedTopics(4, topic, dlq))
-	f.reg = kafkatest.NewRegistry(b)
+	f.reg = kafkatest.NewFakeSchemaRegistry(b)
 	serde, _, err := schema.NewSerde(b.Context(), f.reg.Client(b), contract.SubjectEnriched, true)
 	require.NoError(b, err)
 	var chURL string

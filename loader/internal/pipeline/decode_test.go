@@ -18,7 +18,7 @@ import (
 // or as a dead letter with a reason (the registry is up, so nothing is
 // transient).
 func FuzzDecode(f *testing.F) {
-	reg := kafkatest.NewRegistry(f)
+	reg := kafkatest.NewFakeSchemaRegistry(f)
 	serde, _, err := schema.NewSerde(f.Context(), reg.Client(f), contract.SubjectEnriched, true)
 	require.NoError(f, err)
 	dec, err := schema.NewDecoder(reg.Client(f), 0)

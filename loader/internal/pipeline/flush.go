@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -146,7 +147,7 @@ func (p *Pipeline) flush(ctx context.Context, only map[batch.TopicPartition]bool
 	}
 	p.m.batchRows.Observe(float64(rows))
 	p.m.batchBytes.Observe(float64(bytes))
-	p.logger.Debug("flushed", "parts", len(flushed), "rows", rows, "bytes", bytes, "oldest_record_delay", oldest)
+	p.logger.Debug("flushed", slog.Int("parts", len(flushed)), slog.Int("rows", rows), slog.Int("bytes", bytes), slog.Duration("oldest_record_delay", oldest))
 	return ferr
 }
 
@@ -195,7 +196,7 @@ func (p *Pipeline) flushPart(ctx context.Context, part *batch.Part[*entry]) erro
 	for _, r := range reasons {
 		p.m.dlq.Add(r, 1)
 	}
-	p.logger.Warn("records sent to the dead-letter topic", "partition", part.TopicPartition.String(), "count", len(dead), "first_reason", reasons[0])
+	p.logger.Warn("records sent to the dead-letter topic", slog.String("partition", part.TopicPartition.String()), slog.Int("count", len(dead)), slog.String("first_reason", reasons[0]))
 	return nil
 }
 

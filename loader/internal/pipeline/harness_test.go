@@ -40,7 +40,7 @@ const (
 type env struct {
 	t       *testing.T
 	cluster *kafkatest.Cluster
-	reg     *kafkatest.Registry
+	reg     *kafkatest.FakeSchemaRegistry
 	serde   *sr.Serde
 	chURL   string
 	db      string
@@ -51,7 +51,7 @@ func newEnv(t *testing.T, ddl func(string) string) *env {
 	t.Helper()
 	e := &env{t: t}
 	e.cluster = kafkatest.NewCluster(t, kfake.SeedTopics(4, topic, dlq))
-	e.reg = kafkatest.NewRegistry(t)
+	e.reg = kafkatest.NewFakeSchemaRegistry(t)
 	serde, _, err := schema.NewSerde(t.Context(), e.reg.Client(t), contract.SubjectEnriched, true)
 	require.NoError(t, err)
 	e.serde = serde

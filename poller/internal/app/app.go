@@ -104,7 +104,7 @@ func (p *Poller) Run(ctx context.Context) error {
 		logger.Warn("no sources configured: the poller will only hold its share of the coordination group")
 	}
 
-	adminCl, err := kafka.NewClient(cfg.Kafka, logger, s.Registry, "poller-admin")
+	adminCl, err := kafka.NewClient(cfg.Kafka, logger, s.Metrics, "poller-admin")
 	if err != nil {
 		return err
 	}
@@ -144,7 +144,7 @@ func (p *Poller) Run(ctx context.Context) error {
 	}
 	defer codec.Close()
 	baseFn := func() ([]kgo.Opt, error) { return cfg.Kafka.Options(logger, nil, "poller") }
-	f := newFleet(cfg, p.o, sources, desc.Partitions, baseFn, s.Registry, logger, collect.NewMetrics(s.Registry), codec, s.Version)
+	f := newFleet(cfg, p.o, sources, desc.Partitions, baseFn, s.Metrics, logger, collect.NewMetrics(s.Metrics), codec, s.Version)
 	defer f.httpClient.CloseIdleConnections()
 	if s.Admin != nil {
 		s.Admin.AddCheck("sources", f.ready)

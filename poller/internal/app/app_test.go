@@ -74,7 +74,7 @@ func startPoller(t testing.TB, cfg Config, opts ...Option) *poller {
 		logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
 	admin := telemetry.NewAdmin(telemetry.AdminConfig{Addr: "127.0.0.1:0", CheckTimeout: time.Second}, reg, logger)
-	run, err := New(cfg, service.Settings{Logger: logger, Registry: reg, Admin: admin, Version: "test", ShutdownTimeout: cfg.ShutdownTimeout},
+	run, err := New(cfg, service.Settings{Logger: logger, Metrics: reg, Admin: admin, Version: "test", ShutdownTimeout: cfg.ShutdownTimeout},
 		append(slices.Clone(fast), opts...)...)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -93,6 +93,13 @@ type SourceConfig struct {
 	Tags           map[string]string `koanf:"tags"`
 }
 
+// EnvExamples are the environment variables --help shows (without the
+// AUDITPIPE_POLLER_ prefix): real keys, checked by the tests.
+var EnvExamples = []string{
+	"SOURCES__0__ADMIN_KEY=sk-admin-… sets sources[0].admin_key (an index one past the end appends a source)",
+	"SOURCES__0__SOURCE_ID=acme sets sources[0].source_id",
+}
+
 // DefaultConfig returns the defaults: admin on 127.0.0.1:9101, a local
 // broker, the contract's topic and group names, no sources.
 func DefaultConfig() Config {
