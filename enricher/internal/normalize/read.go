@@ -128,6 +128,7 @@ type reader struct {
 	projID, projName string
 	projErr          error
 	actor            actorState
+	members          *actorMembers // built on first use, point into actor
 
 	// payStart is the offset of the payload object read during the pass
 	// (-1: none); direct holds its own "id" strings, walked every id found
