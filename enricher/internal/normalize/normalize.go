@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 	"unsafe"
@@ -173,13 +174,20 @@ func RecordID(sourceID, eventID string) string {
 // parsed in one validating pass; raw is not retained except as the rawLog
 // string copy.
 func Normalize(raw []byte, meta Meta) (Result, error) {
-	var r Result
-	if err := NormalizeTo(&r, raw, meta); err != nil {
+	rd, _ := readers.Get().(*reader)
+	r := Result{rd: rd}
+	err := NormalizeTo(&r, raw, meta)
+	readers.Put(r.rd) // the Result shares none of the reader's memory
+	if err != nil {
 		return Result{}, err
 	}
 	r.rd = nil
 	return r, nil
 }
+
+// readers recycles Normalize's readers (their decoder buffers and member
+// tables).
+var readers sync.Pool
 
 // NormalizeTo is Normalize writing into dst, whose maps and slices (from
 // an earlier call) are cleared and reused, so that a caller recycling
