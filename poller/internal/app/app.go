@@ -99,44 +99,21 @@ func Run(ctx context.Context, cfg Config, s service.Settings) error {
 // until ctx is done; then it ends or aborts every open transaction, leaves
 // the group and returns. Call it once.
 func (p *Poller) Run(ctx context.Context) error {
-	cfg, s, logger, sources := p.cfg, p.s, p.s.Logger, p.sources
-	if len(sources) == 0 {
+	cfg, s, logger := p.cfg, p.s, p.s.Logger
+	if len(p.sources) == 0 {
 		logger.Warn("no sources configured: the poller will only hold its share of the coordination group")
 	}
-
 	adminCl, err := kafka.NewClient(cfg.Kafka, logger, s.Metrics, "poller-admin")
 	if err != nil {
 		return err
 	}
 	defer adminCl.Close()
-	adm := kadm.NewClient(adminCl)
-	stateSpec := cfg.Topics.State
-	stateSpec.Configs = maps.Clone(stateSpec.Configs)
-	if stateSpec.Configs == nil {
-		stateSpec.Configs = map[string]string{}
-	}
-	delete(stateSpec.Configs, "cleanup_policy")
-	stateSpec.Configs["cleanup.policy"] = "compact"
-	tctx, cancel := context.WithTimeout(ctx, time.Minute)
-	err = kafka.EnsureTopics(tctx, adm, logger, cfg.Topics.Raw, stateSpec)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("ensuring topics: %w", err)
-	}
-	desc, err := kafka.DescribeTopic(ctx, adm, stateSpec.Name)
+	stateTopic, partitions, err := p.ensureTopics(ctx, kadm.NewClient(adminCl))
 	if err != nil {
 		return err
-	}
-	if desc.Partitions <= 0 {
-		return fmt.Errorf("state topic %q has no known partitions yet; retry", stateSpec.Name)
 	}
 	if s.Admin != nil {
 		s.Admin.AddCheck("kafka", func(ctx context.Context) error { return kafka.Ping(ctx, adminCl) })
-	}
-
-	base, err := cfg.Kafka.Options(logger, nil, "poller")
-	if err != nil {
-		return err
 	}
 	codec, err := state.NewCodec()
 	if err != nil {
@@ -144,22 +121,59 @@ func (p *Poller) Run(ctx context.Context) error {
 	}
 	defer codec.Close()
 	baseFn := func() ([]kgo.Opt, error) { return cfg.Kafka.Options(logger, nil, "poller") }
-	f := newFleet(cfg, p.o, sources, desc.Partitions, baseFn, s.Metrics, logger, collect.NewMetrics(s.Metrics), codec, s.Version)
+	f := newFleet(cfg, p.o, p.sources, partitions, baseFn, s.Metrics, logger, collect.NewMetrics(s.Metrics), codec, s.Version)
 	defer f.httpClient.CloseIdleConnections()
 	if s.Admin != nil {
 		s.Admin.AddCheck("sources", f.ready)
 	}
-	acfg := assign.Config{Group: cfg.Group, Topic: stateSpec.Name, SessionTimeout: cfg.Collection.SessionTimeout}
-	if p.o.heartbeat > 0 {
-		acfg.HeartbeatInterval = p.o.heartbeat
-	}
-	coord, err := assign.New(base, acfg, f, logger)
+	coord, err := p.coordinator(stateTopic, f)
 	if err != nil {
 		return err
 	}
-	logger.Info("poller running", slog.Int("sources", len(sources)), slog.Int("state_partitions", int(desc.Partitions)),
+	logger.Info("poller running", slog.Int("sources", len(p.sources)), slog.Int("state_partitions", int(partitions)),
 		slog.String("group", cfg.Group))
 	err = coord.Run(ctx)
 	f.stopAll()
 	return err
+}
+
+// ensureTopics creates the raw and state topics when missing (the state
+// topic always compacted) and returns the state topic's name and
+// partition count.
+func (p *Poller) ensureTopics(ctx context.Context, adm *kadm.Client) (string, int32, error) {
+	stateSpec := p.cfg.Topics.State
+	stateSpec.Configs = maps.Clone(stateSpec.Configs)
+	if stateSpec.Configs == nil {
+		stateSpec.Configs = map[string]string{}
+	}
+	delete(stateSpec.Configs, "cleanup_policy")
+	stateSpec.Configs["cleanup.policy"] = "compact"
+	tctx, cancel := context.WithTimeout(ctx, time.Minute)
+	err := kafka.EnsureTopics(tctx, adm, p.s.Logger, p.cfg.Topics.Raw, stateSpec)
+	cancel()
+	if err != nil {
+		return "", 0, fmt.Errorf("ensuring topics: %w", err)
+	}
+	desc, err := kafka.DescribeTopic(ctx, adm, stateSpec.Name)
+	if err != nil {
+		return "", 0, err
+	}
+	if desc.Partitions <= 0 {
+		return "", 0, fmt.Errorf("state topic %q has no known partitions yet; retry", stateSpec.Name)
+	}
+	return stateSpec.Name, desc.Partitions, nil
+}
+
+// coordinator joins the coordination group over the state topic's
+// partitions, handing them to f.
+func (p *Poller) coordinator(stateTopic string, f *fleet) (*assign.Coordinator, error) {
+	base, err := p.cfg.Kafka.Options(p.s.Logger, nil, "poller")
+	if err != nil {
+		return nil, err
+	}
+	acfg := assign.Config{Group: p.cfg.Group, Topic: stateTopic, SessionTimeout: p.cfg.Collection.SessionTimeout}
+	if p.o.heartbeat > 0 {
+		acfg.HeartbeatInterval = p.o.heartbeat
+	}
+	return assign.New(base, acfg, f, p.s.Logger)
 }
