@@ -229,7 +229,17 @@ func (f *fleet) session(ctx context.Context, s SourceConfig, partition int32, lo
 		return false, err
 	}
 	logger.Info("state loaded", slog.Int("dedup_ids", st.Seen.Len()), slog.Any("streams", st.Streams), slog.Int64("floor", st.Floor))
+	c, err := f.collector(s, partition, st, cl, logger)
+	if err != nil {
+		return false, err
+	}
+	err = c.Run(ctx)
+	return c.Commits() > 0, err
+}
 
+// collector builds the collector of source s from its loaded state st,
+// committing through the transactional client cl.
+func (f *fleet) collector(s SourceConfig, partition int32, st state.State, cl *kgo.Client, logger *slog.Logger) (*collect.Collector, error) {
 	ucfg := upstream.Config{
 		BaseURL:        s.BaseURL,
 		Key:            s.AdminKey,
@@ -244,25 +254,22 @@ func (f *fleet) session(ctx context.Context, s SourceConfig, partition int32, lo
 	}
 	api, err := upstream.New(ucfg, logger)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	var committer collect.Committer = collect.NewKafkaCommitter(cl, f.cfg.Collection.TransactionTimeout)
 	if f.o.wrapCommitter != nil {
 		committer = f.o.wrapCommitter(s.SourceID, committer)
 	}
-	src := f.collectSource(s)
-	c := collect.New(src, st, collect.Options{
+	return collect.New(f.collectSource(s), st, collect.Options{
 		API:       api,
 		Committer: committer,
 		Codec:     f.codec,
-		Topics:    collect.Topics{Raw: f.cfg.Topics.Raw.Name, State: stateTopic, StatePartition: partition},
+		Topics:    collect.Topics{Raw: f.cfg.Topics.Raw.Name, State: f.cfg.Topics.State.Name, StatePartition: partition},
 		Metrics:   f.metrics,
 		Health:    f.health[s.SourceID],
 		Logger:    logger,
 		Version:   f.version,
-	})
-	err = c.Run(ctx)
-	return c.Commits() > 0, err
+	}), nil
 }
 
 // collectSource turns a configured source (defaults applied) into what the
