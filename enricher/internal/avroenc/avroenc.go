@@ -1,10 +1,13 @@
 package avroenc
 
 import (
+	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"sync"
+	"time"
 
 	"github.com/hamba/avro/v2"
 
@@ -12,14 +15,16 @@ import (
 )
 
 // Encoder writes AuditLog values in the Confluent wire format (magic byte,
-// 4-byte schema id, Avro body) with hamba/avro under the embedded contract
-// schema, the same bytes as the registry Serde. It reuses its writers and
-// output buffers. It is safe for concurrent use.
+// 4-byte schema id, Avro body) with hamba/avro, the same bytes as the
+// registry Serde under the embedded contract schema (maps are written in
+// their array-of-entries form, see wire.go). It reuses its writers, their
+// records and the output buffers: encoding allocates nothing. It is safe
+// for concurrent use.
 type Encoder struct {
 	sch    avro.Schema
 	header [5]byte
-	// writers holds *avro.Writer: each encodes one record at a time into
-	// its own buffer, which is then copied out.
+	// writers holds *writer: each encodes one record at a time into its
+	// own buffer, which is then copied out.
 	writers sync.Pool
 	// outputs holds output buffers (*[]byte) that EncodeBuffer hands out
 	// and Release takes back; boxes recycles the *[]byte holders, so that
@@ -29,9 +34,9 @@ type Encoder struct {
 }
 
 // New returns an Encoder for the registry schema id of the embedded
-// contract schema.
+// contract schema, after checking that it writes that schema's bytes.
 func New(id int) (*Encoder, error) {
-	sch, err := schema.ParseAvro()
+	sch, err := wireSchema()
 	if err != nil {
 		return nil, err
 	}
@@ -40,7 +45,32 @@ func New(id int) (*Encoder, error) {
 	}
 	e := &Encoder{sch: sch}
 	binary.BigEndian.PutUint32(e.header[1:], uint32(id))
+	if err := e.selfCheck(); err != nil {
+		return nil, err
+	}
 	return e, nil
+}
+
+// selfCheck encodes a probe record, one entry in every map, and compares
+// the bytes with the contract schema's own encoding: a schema change the
+// map-entry form does not cover fails here, at startup, rather than on
+// every record.
+func (e *Encoder) selfCheck() error {
+	kv := map[string]string{"k": "v"}
+	probe := schema.AuditLog{ReceivedAt: time.Unix(1, 0), EventTime: time.Unix(2, 0), Actor: kv, Tags: kv,
+		Resources: []string{"r"}, Enrichments: []schema.Enrichment{{Data: kv, Name: "n"}}}
+	want, err := schema.MarshalAvro(&probe)
+	if err != nil {
+		return fmt.Errorf("checking the avro encoder: %w", err)
+	}
+	got, err := e.EncodeLog(&probe)
+	if err != nil {
+		return fmt.Errorf("checking the avro encoder: %w", err)
+	}
+	if !bytes.Equal(got[len(e.header):], want) {
+		return errors.New("checking the avro encoder: its bytes differ from the contract schema's (a map field the encoder does not know?)")
+	}
+	return nil
 }
 
 // Encode returns the Confluent wire-format record of v, a schema.AuditLog
@@ -93,22 +123,30 @@ func (e *Encoder) Release(b []byte) {
 	e.outputs.Put(bp)
 }
 
+// writer is a hamba writer and the record form it encodes.
+type writer struct {
+	w   *avro.Writer
+	rec wireLog
+}
+
 // encode appends the wire-format record of l to out[:0] after validating l.
 func (e *Encoder) encode(out []byte, l *schema.AuditLog) ([]byte, error) {
 	if err := l.Validate(); err != nil {
 		return nil, err
 	}
-	w, _ := e.writers.Get().(*avro.Writer)
+	w, _ := e.writers.Get().(*writer)
 	if w == nil {
-		w = avro.NewWriter(nil, 4096, avro.WithWriterConfig(schema.AvroAPI))
+		w = &writer{w: avro.NewWriter(nil, 4096, avro.WithWriterConfig(schema.AvroAPI))}
 	}
-	w.Reset(nil)
-	w.WriteVal(e.sch, l)
-	if err := w.Error; err != nil {
+	w.w.Reset(nil)
+	w.rec.set(l)
+	w.w.WriteVal(e.sch, &w.rec)
+	w.rec.clear()
+	if err := w.w.Error; err != nil {
 		return nil, fmt.Errorf("encoding avro: %w", err) // the writer is dropped with its error
 	}
-	out = append(append(out[:0], e.header[:]...), w.Buffer()...)
-	if cap(w.Buffer()) <= maxPooled {
+	out = append(append(out[:0], e.header[:]...), w.w.Buffer()...)
+	if cap(w.w.Buffer()) <= maxPooled {
 		e.writers.Put(w)
 	}
 	return out, nil
