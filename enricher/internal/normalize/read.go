@@ -256,6 +256,8 @@ func (r *reader) topField(name string) error {
 		return r.readActor()
 	case isObject && name != "id" && name != "type" && name != "effective_at" && name != "project" && name != "actor":
 		return r.topObject(name)
+	case name != "id" && name != "type" && name != "effective_at" && name != "project" && name != "actor":
+		return r.skip()
 	}
 	v, err := r.scalar()
 	if err != nil {
@@ -338,12 +340,7 @@ func (r *reader) walkObject(depth int) error {
 	return r.fields(func(name string) error {
 		switch r.dec.PeekKind() {
 		case '"':
-			v, err := r.dec.ReadValue()
-			if err != nil {
-				return err
-			}
-			r.payloadString(name, r.text(v), depth)
-			return nil
+			return r.payloadString(name, depth)
 		case '[':
 			if strings.HasSuffix(name, "_ids") {
 				return r.readIDs()
@@ -356,24 +353,33 @@ func (r *reader) walkObject(depth int) error {
 	})
 }
 
-// payloadString takes the string member name: s of a payload object at
-// depth.
-func (r *reader) payloadString(name, s string, depth int) {
-	switch {
-	case name == "id" || strings.HasSuffix(name, "_id"):
+// payloadString reads the string member name of a payload object at
+// depth (the next value): an id under "id" or "*_id", ids separated by
+// commas under "*_ids"; other strings are only validated.
+func (r *reader) payloadString(name string, depth int) error {
+	isID := name == "id" || strings.HasSuffix(name, "_id")
+	if !isID && !strings.HasSuffix(name, "_ids") {
+		return r.skip()
+	}
+	v, err := r.dec.ReadValue()
+	if err != nil {
+		return err
+	}
+	s := r.text(v)
+	if isID {
 		if depth == 0 && name == "id" {
 			r.direct = append(r.direct, s)
 		}
 		r.walked = append(r.walked, s)
-	case strings.HasSuffix(name, "_ids"):
-		for {
-			part, rest, more := strings.Cut(s, ",")
-			r.walked = append(r.walked, part)
-			if !more {
-				return
-			}
-			s = rest
+		return nil
+	}
+	for {
+		part, rest, more := strings.Cut(s, ",")
+		r.walked = append(r.walked, part)
+		if !more {
+			return nil
 		}
+		s = rest
 	}
 }
 
