@@ -16,12 +16,12 @@ import (
 
 // Encoder writes AuditLog values in the Confluent wire format (magic byte,
 // 4-byte schema id, Avro body) with hamba/avro, the same bytes as the
-// registry Serde under the embedded contract schema (maps are written in
-// their array-of-entries form, see wire.go). It reuses its writers, their
+// registry Serde under the embedded contract schema (written as three
+// records, maps in their array-of-entries form: see wire.go). It reuses its writers, their
 // records and the output buffers: encoding allocates nothing. It is safe
 // for concurrent use.
 type Encoder struct {
-	sch    avro.Schema
+	sch    wireSchemas
 	header [5]byte
 	// writers holds *writer: each encodes one record at a time into its
 	// own buffer, which is then copied out.
@@ -36,7 +36,7 @@ type Encoder struct {
 // New returns an Encoder for the registry schema id of the embedded
 // contract schema, after checking that it writes that schema's bytes.
 func New(id int) (*Encoder, error) {
-	sch, err := wireSchema()
+	sch, err := splitSchema()
 	if err != nil {
 		return nil, err
 	}
@@ -123,10 +123,10 @@ func (e *Encoder) Release(b []byte) {
 	e.outputs.Put(bp)
 }
 
-// writer is a hamba writer and the record form it encodes.
+// writer is a hamba writer and the middle record it encodes.
 type writer struct {
 	w   *avro.Writer
-	rec wireLog
+	mid wireMiddle
 }
 
 // encode appends the wire-format record of l to out[:0] after validating l.
@@ -139,9 +139,11 @@ func (e *Encoder) encode(out []byte, l *schema.AuditLog) ([]byte, error) {
 		w = &writer{w: avro.NewWriter(nil, 4096, avro.WithWriterConfig(schema.AvroAPI))}
 	}
 	w.w.Reset(nil)
-	w.rec.set(l)
-	w.w.WriteVal(e.sch, &w.rec)
-	w.rec.clear()
+	w.mid.set(l)
+	w.w.WriteVal(e.sch.head, l)
+	w.w.WriteVal(e.sch.middle, &w.mid)
+	w.w.WriteVal(e.sch.tail, l)
+	w.mid.clear()
 	if err := w.w.Error; err != nil {
 		return nil, fmt.Errorf("encoding avro: %w", err) // the writer is dropped with its error
 	}

@@ -10,14 +10,18 @@ import (
 	"github.com/auditpipe/auditpipe/pkg/schema"
 )
 
-// TestWireSchemaReplacesEveryMap checks that the wire schema has the
-// contract schema's fields, in order, with every map<string> (and only
-// those) as an array of {key, value} records.
+// TestWireSchemaReplacesEveryMap checks that head, middle and tail hold
+// the contract schema's fields, in order, with every map<string> (and
+// only those) as an array of {key, value} records.
 func TestWireSchemaReplacesEveryMap(t *testing.T) {
 	contract, err := schema.ParseAvro()
 	require.NoError(t, err)
-	wire, err := wireSchema()
+	ws, err := splitSchema()
 	require.NoError(t, err)
+	var wireFields []*avro.Field
+	for _, part := range []avro.Schema{ws.head, ws.middle, ws.tail} {
+		wireFields = append(wireFields, part.(*avro.RecordSchema).Fields()...)
+	}
 	maps := 0
 	var compare func(path string, c, w avro.Schema)
 	compare = func(path string, c, w avro.Schema) {
@@ -34,11 +38,7 @@ func TestWireSchemaReplacesEveryMap(t *testing.T) {
 		case *avro.RecordSchema:
 			wt, ok := w.(*avro.RecordSchema)
 			require.True(t, ok, path)
-			require.Len(t, wt.Fields(), len(ct.Fields()), path)
-			for i, f := range ct.Fields() {
-				require.Equal(t, f.Name(), wt.Fields()[i].Name(), path)
-				compare(path+"."+f.Name(), f.Type(), wt.Fields()[i].Type())
-			}
+			compareFields(t, path, ct.Fields(), wt.Fields(), compare)
 		case *avro.ArraySchema:
 			wt, ok := w.(*avro.ArraySchema)
 			require.True(t, ok, path)
@@ -47,6 +47,15 @@ func TestWireSchemaReplacesEveryMap(t *testing.T) {
 			assert.Equal(t, c.Type(), w.Type(), path)
 		}
 	}
-	compare("", contract, wire)
-	assert.Equal(t, 3, maps, "actor, tags and enrichments.data: a new map field needs its entries in wireLog")
+	compareFields(t, "", contract.(*avro.RecordSchema).Fields(), wireFields, compare)
+	assert.Equal(t, 3, maps, "actor, tags and enrichments.data: a new map field needs its entries in wireMiddle")
+}
+
+func compareFields(t *testing.T, path string, c, w []*avro.Field, compare func(string, avro.Schema, avro.Schema)) {
+	t.Helper()
+	require.Len(t, w, len(c), path)
+	for i, f := range c {
+		require.Equal(t, f.Name(), w[i].Name(), path)
+		compare(path+"."+f.Name(), f.Type(), w[i].Type())
+	}
 }
