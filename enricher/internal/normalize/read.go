@@ -113,9 +113,10 @@ type actorState struct {
 type reader struct {
 	dec jsontext.Decoder
 	in  bytes.Buffer
-	// s is the event as a string (the rawLog): strings without escapes
-	// are substrings of it instead of new allocations. base is the offset
-	// in s of what dec reads.
+	// raw is the event and s the same bytes as a string (the rawLog):
+	// strings without escapes are substrings of s instead of new
+	// allocations. base is the offset in raw of what dec reads.
+	raw  []byte
 	s    string
 	base int
 
@@ -143,7 +144,7 @@ var errNotObject = errors.New("event is not a JSON object")
 // read validates raw (valid UTF-8, the same bytes as s) as one JSON object
 // and reads its members. It returns errNotObject or a syntax error.
 func (r *reader) read(raw []byte, s string) error {
-	r.s, r.typ, r.hasTyp, r.payStart = s, "", false, -1
+	r.raw, r.s, r.typ, r.hasTyp, r.payStart = raw, s, "", false, -1
 	r.ev = event{objects: r.ev.objects[:0]}
 	r.projID, r.projName, r.projErr, r.actor = "", "", nil, actorState{}
 	r.direct, r.walked = r.direct[:0], r.walked[:0]
@@ -184,7 +185,7 @@ func (r *reader) payload() (bool, error) {
 		}
 		if o.start != r.payStart {
 			r.direct, r.walked = r.direct[:0], r.walked[:0]
-			r.start(unsafe.Slice(unsafe.StringData(r.s[o.start:o.end]), o.end-o.start), o.start)
+			r.start(r.raw[o.start:o.end], o.start)
 			if _, err := r.dec.ReadToken(); err != nil {
 				return false, err
 			}
