@@ -11,6 +11,7 @@ replace github.com/auditpipe/auditpipe/pkg => ../pkg
 
 require (
 	github.com/auditpipe/auditpipe/schemas v0.0.0
+	github.com/go-json-experiment/json v1.27.2
 	github.com/hamba/avro/v2 v2.31.0
 	github.com/oschwald/geoip2-golang/v2 v2.5.0
 	github.com/prometheus/client_golang v1.25.0

@@ -209,7 +209,7 @@ func startPod(t *testing.T, pod corev1.PodSpec, comp string, cluster podrun.Clus
 func pipelineValues(t *testing.T) (values, string) {
 	t.Helper()
 	kafka := kafkatest.NewCluster(t)
-	reg := kafkatest.NewRegistry(t)
+	reg := kafkatest.NewFakeSchemaRegistry(t)
 	chURL, db := chservertest.NewDatabase(t)
 	sim := openaisimtest.Start(t, openaisim.Config{Seed: 14, Backlog: 100, BacklogSpan: 12 * time.Hour})
 	geoDir := t.TempDir()

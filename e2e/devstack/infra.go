@@ -105,7 +105,7 @@ func StartInfra(ctx context.Context, cfg InfraConfig, logger *slog.Logger) (_ *I
 		}
 		inf.kfake, inf.kfakeOpts = c, opts
 		inf.KafkaBrokers = c.ListenAddrs()
-		logger.Info("Kafka (kfake) ready", "brokers", inf.KafkaBrokers, "data", filepath.Join(cfg.DataDir, "kafka"))
+		logger.Info("Kafka (kfake) ready", slog.Any("brokers", inf.KafkaBrokers), slog.String("data", filepath.Join(cfg.DataDir, "kafka")))
 	}
 
 	ln, err := net.Listen("tcp", cfg.RegistryAddr)
@@ -116,12 +116,12 @@ func StartInfra(ctx context.Context, cfg InfraConfig, logger *slog.Logger) (_ *I
 	inf.registry = &http.Server{Handler: reg.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = inf.registry.Serve(ln) }()
 	inf.RegistryURL = "http://" + ln.Addr().String()
-	logger.Info("Schema Registry (srfake) ready", "url", inf.RegistryURL)
+	logger.Info("Schema Registry (srfake) ready", slog.String("url", inf.RegistryURL))
 
 	if cfg.ExternalClickHouse != "" {
 		inf.ClickHouse = cfg.ExternalClickHouse
 	} else {
-		ch, err := chserver.New(chserver.Config{Addr: cfg.ClickHouseAddr, DataDir: filepath.Join(cfg.DataDir, "clickhouse")}, logger.With("component", "chserver"))
+		ch, err := chserver.New(chserver.Config{Addr: cfg.ClickHouseAddr, DataDir: filepath.Join(cfg.DataDir, "clickhouse")}, logger.With(slog.String("component", "chserver")))
 		if err != nil {
 			return nil, fmt.Errorf("starting the embedded ClickHouse on %s: %w", cfg.ClickHouseAddr, err)
 		}
@@ -130,11 +130,11 @@ func StartInfra(ctx context.Context, cfg InfraConfig, logger *slog.Logger) (_ *I
 		inf.chStop, inf.chDone = chStop, make(chan error, 1)
 		go func() { inf.chDone <- ch.Run(chCtx) }()
 		inf.ClickHouse = ch.URL()
-		logger.Info("ClickHouse (embedded engine) ready", "url", inf.ClickHouse)
+		logger.Info("ClickHouse (embedded engine) ready", slog.String("url", inf.ClickHouse))
 	}
 
 	if cfg.SimulatorAddr != "" {
-		sim, err := openaisim.New(cfg.Simulator, logger.With("component", "openaisim"))
+		sim, err := openaisim.New(cfg.Simulator, logger.With(slog.String("component", "openaisim")))
 		if err != nil {
 			return nil, fmt.Errorf("starting the OpenAI simulator: %w", err)
 		}
@@ -147,14 +147,14 @@ func StartInfra(ctx context.Context, cfg InfraConfig, logger *slog.Logger) (_ *I
 		inf.Sim, inf.simStop, inf.simDone = sim, stop, make(chan error, 1)
 		go func() { inf.simDone <- sim.Serve(sctx, sln) }()
 		inf.SimulatorURL = "http://" + sln.Addr().String() + "/v1"
-		logger.Info("OpenAI simulator ready", "url", inf.SimulatorURL, "backlog", cfg.Simulator.Backlog, "events_per_minute", cfg.Simulator.RatePerMinute)
+		logger.Info("OpenAI simulator ready", slog.String("url", inf.SimulatorURL), slog.Int("backlog", cfg.Simulator.Backlog), slog.Any("events_per_minute", cfg.Simulator.RatePerMinute))
 	}
 
 	inf.GeoIP, err = writeGeoIP(filepath.Join(cfg.DataDir, "geoip"))
 	if err != nil {
 		return nil, err
 	}
-	logger.Info("synthetic GeoIP databases written", "dir", filepath.Join(cfg.DataDir, "geoip"))
+	logger.Info("synthetic GeoIP databases written", slog.String("dir", filepath.Join(cfg.DataDir, "geoip")))
 	return inf, ctx.Err()
 }
 
@@ -190,7 +190,7 @@ func (inf *Infra) Close() {
 	if inf.ch != nil {
 		inf.chStop()
 		if err := <-inf.chDone; err != nil {
-			inf.log.Warn("stopping ClickHouse", "error", err)
+			inf.log.Warn("stopping ClickHouse", slog.Any("error", err))
 		}
 	}
 	if inf.registry != nil {

@@ -44,7 +44,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "devstack:", err)
 		return 2
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("service", "devstack")
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With(slog.String("service", "devstack"))
 	cfg := Config{
 		Infra: InfraConfig{
 			DataDir:        *dataDir,
@@ -68,7 +68,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	st, err := Start(ctx, cfg, logger)
 	if err != nil {
-		logger.Error("starting the dev stack", "error", err)
+		logger.Error("starting the dev stack", slog.Any("error", err))
 		return 1
 	}
 	if st.Infra.Sim != nil {

@@ -86,7 +86,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Stack, err 
 			return nil, err
 		}
 		s.Procs[name] = p
-		logger.Info("service started", "service", name, "pid", p.Pid(), "admin", "http://"+cfg.AdminAddrs[name])
+		logger.Info("service started", slog.String("service", name), slog.Int("pid", p.Pid()), slog.String("admin", "http://"+cfg.AdminAddrs[name]))
 	}
 	return s, nil
 }
@@ -167,7 +167,7 @@ func (s *Stack) Close() {
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		s.log.Warn("stopping services", "error", err)
+		s.log.Warn("stopping services", slog.Any("error", err))
 	}
 	s.Infra.Close()
 }

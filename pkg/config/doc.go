@@ -12,5 +12,5 @@
 //
 // An embedded struct tagged `koanf:",squash"` contributes its fields as keys
 // of the embedding struct, so shared sections (service.Runtime,
-// schema.Registry) keep a flat YAML shape.
+// schema.SchemaRegistry) keep a flat YAML shape.
 package config

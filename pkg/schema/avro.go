@@ -9,10 +9,6 @@ import (
 	"github.com/auditpipe/auditpipe/schemas"
 )
 
-// Subject is the default Schema Registry subject of the enriched topic's
-// values (TopicNameStrategy over openai-audit-enriched).
-const Subject = "openai-audit-enriched-value"
-
 // Bounds on what one decoded record may allocate. They keep a corrupt or
 // hostile body from asking for gigabytes: a Kafka record is at most a few
 // MiB, so no real string or array comes near them.
@@ -21,10 +17,10 @@ const (
 	maxAvroElements = 1 << 16  // most elements in one array
 )
 
-// avroAPI encodes and decodes every auditpipe record. Arrays and maps are
+// AvroAPI encodes and decodes every auditpipe record. Arrays and maps are
 // written without the optional byte-size block header, the encoding every
 // Avro reader understands. It is immutable and safe for concurrent use.
-var avroAPI = avro.Config{
+var AvroAPI = avro.Config{
 	DisableBlockSizeHeader: true,
 	MaxByteSliceSize:       maxAvroBytes,
 	MaxSliceAllocSize:      maxAvroElements,
@@ -56,7 +52,7 @@ func MarshalAvro(l *AuditLog) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := avroAPI.Marshal(sch, l)
+	b, err := AvroAPI.Marshal(sch, l)
 	if err != nil {
 		return nil, fmt.Errorf("encoding avro: %w", err)
 	}
@@ -72,7 +68,7 @@ func UnmarshalAvro(b []byte, l *AuditLog) error {
 		return err
 	}
 	*l = AuditLog{}
-	if err := avroAPI.Unmarshal(sch, b, l); err != nil {
+	if err := AvroAPI.Unmarshal(sch, b, l); err != nil {
 		return fmt.Errorf("%w: decoding avro: %w", ErrMalformed, err)
 	}
 	return nil

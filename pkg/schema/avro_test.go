@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/sr"
 
+	"github.com/auditpipe/auditpipe/pkg/contract"
 	"github.com/auditpipe/auditpipe/pkg/schema"
 	"github.com/auditpipe/auditpipe/schemas"
 )
@@ -67,7 +68,7 @@ func TestAvroCanonicalFormGolden(t *testing.T) {
 func TestAvroRoundTripThroughSerde(t *testing.T) {
 	ctx := context.Background()
 	_, cl := newRegistry(t)
-	serde, id, err := schema.NewSerde(ctx, cl, schema.Subject, true)
+	serde, id, err := schema.NewSerde(ctx, cl, contract.SubjectEnriched, true)
 	require.NoError(t, err)
 
 	in := sample()
@@ -93,7 +94,7 @@ func TestAvroRoundTripThroughSerde(t *testing.T) {
 
 func TestSerdeEncodeValidates(t *testing.T) {
 	_, cl := newRegistry(t)
-	serde, _, err := schema.NewSerde(context.Background(), cl, schema.Subject, true)
+	serde, _, err := schema.NewSerde(context.Background(), cl, contract.SubjectEnriched, true)
 	require.NoError(t, err)
 	bad := sample()
 	bad.SrcASNumber = 1 << 32
@@ -109,45 +110,45 @@ func TestNewSerdeRegistration(t *testing.T) {
 		res := cl.SetCompatibility(ctx, sr.SetCompatibility{Level: sr.CompatNone}) // global
 		require.NoError(t, res[0].Err)
 
-		_, id1, err := schema.NewSerde(ctx, cl, schema.Subject, true)
+		_, id1, err := schema.NewSerde(ctx, cl, contract.SubjectEnriched, true)
 		require.NoError(t, err)
-		_, id2, err := schema.NewSerde(ctx, cl, schema.Subject, true)
+		_, id2, err := schema.NewSerde(ctx, cl, contract.SubjectEnriched, true)
 		require.NoError(t, err)
 		assert.Equal(t, id1, id2)
 
-		got := cl.Compatibility(ctx, schema.Subject)
+		got := cl.Compatibility(ctx, contract.SubjectEnriched)
 		require.NoError(t, got[0].Err)
 		assert.Equal(t, sr.CompatBackward, got[0].Level)
-		vs, err := cl.SubjectVersions(ctx, schema.Subject)
+		vs, err := cl.SubjectVersions(ctx, contract.SubjectEnriched)
 		require.NoError(t, err)
 		assert.Equal(t, []int{1}, vs)
 	})
 
 	t.Run("a stricter level is kept", func(t *testing.T) {
 		_, cl := newRegistry(t)
-		res := cl.SetCompatibility(ctx, sr.SetCompatibility{Level: sr.CompatFullTransitive}, schema.Subject)
+		res := cl.SetCompatibility(ctx, sr.SetCompatibility{Level: sr.CompatFullTransitive}, contract.SubjectEnriched)
 		require.NoError(t, res[0].Err)
-		_, _, err := schema.NewSerde(ctx, cl, schema.Subject, true)
+		_, _, err := schema.NewSerde(ctx, cl, contract.SubjectEnriched, true)
 		require.NoError(t, err)
-		got := cl.Compatibility(ctx, schema.Subject)
+		got := cl.Compatibility(ctx, contract.SubjectEnriched)
 		require.NoError(t, got[0].Err)
 		assert.Equal(t, sr.CompatFullTransitive, got[0].Level)
 	})
 
 	t.Run("lookup only fails clearly when missing", func(t *testing.T) {
 		_, cl := newRegistry(t)
-		_, _, err := schema.NewSerde(ctx, cl, schema.Subject, false)
+		_, _, err := schema.NewSerde(ctx, cl, contract.SubjectEnriched, false)
 		require.ErrorIs(t, err, schema.ErrNotRegistered)
-		assert.Contains(t, err.Error(), schema.Subject)
+		assert.Contains(t, err.Error(), contract.SubjectEnriched)
 	})
 
 	t.Run("lookup only finds the registered id", func(t *testing.T) {
 		reg, cl := newRegistry(t)
-		_, _, err := reg.RegisterSchema(schema.Subject, sr.Schema{Schema: `"string"`})
+		_, _, err := reg.RegisterSchema(contract.SubjectEnriched, sr.Schema{Schema: `"string"`})
 		require.NoError(t, err)
-		want, _, err := reg.RegisterSchema(schema.Subject, schema.RegistrySchema())
+		want, _, err := reg.RegisterSchema(contract.SubjectEnriched, schema.RegistrySchema())
 		require.NoError(t, err)
-		_, id, err := schema.NewSerde(ctx, cl, schema.Subject, false)
+		_, id, err := schema.NewSerde(ctx, cl, contract.SubjectEnriched, false)
 		require.NoError(t, err)
 		assert.Equal(t, want, id)
 	})
@@ -197,7 +198,7 @@ func TestDecoderReadsOtherWriterSchemas(t *testing.T) {
 
 	t.Run("older writer without fields gets the defaults", func(t *testing.T) {
 		older := evolved(t, []string{"enrichments", "tags", "projectName", "srcASNumber", "eventTime"})
-		id, _, err := reg.RegisterSchema(schema.Subject, sr.Schema{Schema: older})
+		id, _, err := reg.RegisterSchema(contract.SubjectEnriched, sr.Schema{Schema: older})
 		require.NoError(t, err)
 
 		var out schema.AuditLog
@@ -215,7 +216,7 @@ func TestDecoderReadsOtherWriterSchemas(t *testing.T) {
 
 	t.Run("newer writer with an extra field is read without it", func(t *testing.T) {
 		newer := evolved(t, nil, map[string]any{"name": "userAgent", "type": "string", "default": ""})
-		id, _, err := reg.RegisterSchema(schema.Subject, sr.Schema{Schema: newer})
+		id, _, err := reg.RegisterSchema(contract.SubjectEnriched, sr.Schema{Schema: newer})
 		require.NoError(t, err)
 
 		type newerLog struct {
@@ -249,7 +250,7 @@ func TestDecoderReadsOtherWriterSchemas(t *testing.T) {
 	})
 
 	t.Run("malformed", func(t *testing.T) {
-		serde, id, err := schema.NewSerde(ctx, cl, schema.Subject, true)
+		serde, id, err := schema.NewSerde(ctx, cl, contract.SubjectEnriched, true)
 		require.NoError(t, err)
 		good, err := serde.Encode(in)
 		require.NoError(t, err)
@@ -292,7 +293,7 @@ func TestDecoderCacheIsBounded(t *testing.T) {
 	var frames [][]byte
 	for i := range 4 {
 		w := evolved(t, nil, map[string]any{"name": "extra" + string(rune('a'+i)), "type": "string", "default": ""})
-		id, _, err := reg.RegisterSchema(schema.Subject, sr.Schema{Schema: w})
+		id, _, err := reg.RegisterSchema(contract.SubjectEnriched, sr.Schema{Schema: w})
 		require.NoError(t, err)
 		frames = append(frames, wire(t, id, w, in)) // hamba writes the default for the missing field
 	}

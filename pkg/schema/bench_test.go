@@ -6,12 +6,13 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/auditpipe/auditpipe/pkg/contract"
 	"github.com/auditpipe/auditpipe/pkg/schema"
 )
 
 func BenchmarkSerdeEncode(b *testing.B) {
 	_, cl := newRegistry(b)
-	serde, _, err := schema.NewSerde(context.Background(), cl, schema.Subject, true)
+	serde, _, err := schema.NewSerde(context.Background(), cl, contract.SubjectEnriched, true)
 	require.NoError(b, err)
 	l := sample()
 	b.ReportAllocs()
@@ -25,7 +26,7 @@ func BenchmarkSerdeEncode(b *testing.B) {
 func BenchmarkDecoderDecode(b *testing.B) {
 	ctx := context.Background()
 	_, cl := newRegistry(b)
-	serde, _, err := schema.NewSerde(ctx, cl, schema.Subject, true)
+	serde, _, err := schema.NewSerde(ctx, cl, contract.SubjectEnriched, true)
 	require.NoError(b, err)
 	dec, err := schema.NewDecoder(cl, 0)
 	require.NoError(b, err)

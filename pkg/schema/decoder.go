@@ -78,7 +78,7 @@ func (d *Decoder) Decode(ctx context.Context, b []byte, l *AuditLog) (int, error
 		return id, err
 	}
 	*l = AuditLog{}
-	if err := avroAPI.Unmarshal(sch, body, l); err != nil {
+	if err := AvroAPI.Unmarshal(sch, body, l); err != nil {
 		return id, fmt.Errorf("%w: decoding avro body (schema id %d): %w", ErrMalformed, id, err)
 	}
 	return id, nil

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sr"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
+	"github.com/auditpipe/auditpipe/pkg/contract"
 	"github.com/auditpipe/auditpipe/pkg/schema"
 )
 
@@ -24,7 +25,7 @@ func ExampleNewSerde() {
 	ctx := context.Background()
 
 	// The enricher registers the schema (or only looks it up) and encodes.
-	serde, id, err := schema.NewSerde(ctx, cl, schema.Subject, true)
+	serde, id, err := schema.NewSerde(ctx, cl, contract.SubjectEnriched, true)
 	if err != nil {
 		panic(err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/auditpipe/auditpipe/pkg/contract"
 	"github.com/auditpipe/auditpipe/pkg/schema"
 )
 
@@ -17,7 +18,7 @@ import (
 func FuzzDecode(f *testing.F) {
 	ctx := context.Background()
 	_, cl := newRegistry(f)
-	serde, id, err := schema.NewSerde(ctx, cl, schema.Subject, true)
+	serde, id, err := schema.NewSerde(ctx, cl, contract.SubjectEnriched, true)
 	require.NoError(f, err)
 	dec, err := schema.NewDecoder(cl, 0)
 	require.NoError(f, err)

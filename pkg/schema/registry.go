@@ -12,10 +12,10 @@ import (
 	"github.com/auditpipe/auditpipe/pkg/config"
 )
 
-// Registry is how a service reaches a Confluent-compatible Schema
+// SchemaRegistry is how a service reaches a Confluent-compatible Schema
 // Registry: the connection keys of a service's `registry` section, which
 // embeds it with `koanf:",squash"` and adds its own keys beside them.
-type Registry struct {
+type SchemaRegistry struct {
 	// URLs are the registry base URLs (http or https).
 	URLs []string `koanf:"urls"`
 	// Username and Password enable HTTP basic auth when Username is set;
@@ -30,7 +30,7 @@ type Registry struct {
 // Problems lists every invalid field by its key (urls[i], timeout,
 // username); empty when the connection is usable. The embedding section's
 // Validate calls it.
-func (r Registry) Problems() []error {
+func (r SchemaRegistry) Problems() []error {
 	var errs []error
 	if len(r.URLs) == 0 {
 		errs = append(errs, errors.New("urls: at least one is required"))
@@ -51,7 +51,7 @@ func (r Registry) Problems() []error {
 
 // Client returns a registry client that names itself userAgent. It does
 // not contact the registry.
-func (r Registry) Client(userAgent string) (*sr.Client, error) {
+func (r SchemaRegistry) Client(userAgent string) (*sr.Client, error) {
 	opts := []sr.ClientOpt{sr.URLs(r.URLs...), sr.HTTPClient(&http.Client{Timeout: r.Timeout})}
 	if userAgent != "" {
 		opts = append(opts, sr.UserAgent(userAgent))

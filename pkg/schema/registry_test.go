@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/auditpipe/auditpipe/pkg/config"
+	"github.com/auditpipe/auditpipe/pkg/contract"
 	"github.com/auditpipe/auditpipe/pkg/dev/kafkatest"
 	"github.com/auditpipe/auditpipe/pkg/schema"
 )
@@ -16,14 +17,14 @@ import (
 func TestRegistryProblems(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		r    schema.Registry
+		r    schema.SchemaRegistry
 		want []string
 	}{
-		{"valid", schema.Registry{URLs: []string{"http://a:8081", "https://b"}, Timeout: time.Second}, nil},
-		{"nothing", schema.Registry{}, []string{"urls: at least one is required", "timeout: must be positive"}},
-		{"bad urls", schema.Registry{URLs: []string{"a:8081", "ftp://x", "http://"}, Timeout: time.Second},
+		{"valid", schema.SchemaRegistry{URLs: []string{"http://a:8081", "https://b"}, Timeout: time.Second}, nil},
+		{"nothing", schema.SchemaRegistry{}, []string{"urls: at least one is required", "timeout: must be positive"}},
+		{"bad urls", schema.SchemaRegistry{URLs: []string{"a:8081", "ftp://x", "http://"}, Timeout: time.Second},
 			[]string{`urls[0]: "a:8081"`, `urls[1]: "ftp://x"`, `urls[2]: "http://"`}},
-		{"password without user", schema.Registry{URLs: []string{"http://a"}, Timeout: time.Second, Password: config.NewSecret("p")},
+		{"password without user", schema.SchemaRegistry{URLs: []string{"http://a"}, Timeout: time.Second, Password: config.NewSecret("p")},
 			[]string{"username: required with a password"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -37,10 +38,10 @@ func TestRegistryProblems(t *testing.T) {
 }
 
 func TestRegistryClientReachesRegistry(t *testing.T) {
-	reg := kafkatest.NewRegistry(t)
-	cl, err := schema.Registry{URLs: []string{reg.URL()}, Timeout: 5 * time.Second}.Client("auditpipe-test")
+	reg := kafkatest.NewFakeSchemaRegistry(t)
+	cl, err := schema.SchemaRegistry{URLs: []string{reg.URL()}, Timeout: 5 * time.Second}.Client("auditpipe-test")
 	require.NoError(t, err)
-	_, id, err := schema.NewSerde(context.Background(), cl, schema.Subject, true)
+	_, id, err := schema.NewSerde(context.Background(), cl, contract.SubjectEnriched, true)
 	require.NoError(t, err)
 	assert.Positive(t, id)
 }

@@ -77,7 +77,7 @@ func NewSerde(ctx context.Context, cl *sr.Client, subject string, register bool)
 				return fmt.Errorf("decoding into %T: want *schema.AuditLog", v)
 			}
 			*l = AuditLog{}
-			if err := avroAPI.Unmarshal(sch, b, l); err != nil {
+			if err := AvroAPI.Unmarshal(sch, b, l); err != nil {
 				return fmt.Errorf("%w: decoding avro: %w", ErrMalformed, err)
 			}
 			return nil

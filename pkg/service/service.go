@@ -64,8 +64,10 @@ type Config interface {
 // Settings are what Main hands a service's Run: shared facilities, never
 // globals.
 type Settings struct {
-	Logger   *slog.Logger
-	Registry *prometheus.Registry
+	Logger *slog.Logger
+	// Metrics is the Prometheus registry that /metrics serves: register
+	// the service's collectors with it.
+	Metrics *prometheus.Registry
 	// Admin serves /metrics, /healthz and /readyz; add readiness checks to it.
 	Admin   *telemetry.Admin
 	Version string
@@ -81,6 +83,10 @@ type Spec[C Config] struct {
 	EnvPrefix string
 	// Defaults returns the configuration before any file or variable is read.
 	Defaults func() C
+	// EnvExamples are lines of --help showing real keys set from the
+	// environment, without the prefix, e.g.
+	// "SOURCES__0__ADMIN_KEY=sk-admin-… sets sources[0].admin_key".
+	EnvExamples []string
 	// Run runs the service until ctx is done, then drains within
 	// Settings.ShutdownTimeout and returns. A nil return after ctx is done
 	// is a clean stop.
@@ -105,7 +111,10 @@ func run[C Config](spec Spec[C], args []string, stdout, stderr io.Writer, enviro
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: %s [--config file] [--check-config] [--version]\n\n", spec.Name)
 		fs.PrintDefaults()
-		fmt.Fprintf(stderr, "\nEvery configuration key can be set from the environment: %sKAFKA__BROKERS=a:9092,b:9092\nsets kafka.brokers (\"__\" separates levels; list elements by index: %sSOURCES__0__ID).\n", spec.EnvPrefix, spec.EnvPrefix)
+		fmt.Fprintf(stderr, "\nEvery configuration key can be set from the environment (\"__\" separates levels, list\nelements go by index, lists of scalars are comma-separated):\n  %sKAFKA__BROKERS=a:9092,b:9092 sets kafka.brokers\n", spec.EnvPrefix)
+		for _, ex := range spec.EnvExamples {
+			fmt.Fprintf(stderr, "  %s%s\n", spec.EnvPrefix, ex)
+		}
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -143,17 +152,17 @@ func run[C Config](spec Spec[C], args []string, stdout, stderr io.Writer, enviro
 		fmt.Fprintf(stderr, "%s: %v\n", spec.Name, err)
 		return 1
 	}
-	logger = logger.With("service", spec.Name)
-	logger.Info("starting", "version", Version, "config_file", *file)
-	logger.Info("effective configuration (secrets redacted)", "config", rendered)
+	logger = logger.With(slog.String("service", spec.Name))
+	logger.Info("starting", slog.String("version", Version), slog.String("config_file", *file))
+	logger.Info("effective configuration (secrets redacted)", slog.String("config", rendered))
 
 	reg := prometheus.NewRegistry()
 	admin := telemetry.NewAdmin(rt.Admin, reg, logger)
 	if err := admin.Listen(); err != nil {
-		logger.Error("starting", "error", err)
+		logger.Error("starting", slog.Any("error", err))
 		return 1
 	}
-	set := Settings{Logger: logger, Registry: reg, Admin: admin, Version: Version, ShutdownTimeout: rt.ShutdownTimeout}
+	set := Settings{Logger: logger, Metrics: reg, Admin: admin, Version: Version, ShutdownTimeout: rt.ShutdownTimeout}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -168,25 +177,25 @@ func run[C Config](spec Spec[C], args []string, stdout, stderr io.Writer, enviro
 	select {
 	case err := <-done:
 		if err != nil && !errors.Is(err, context.Canceled) {
-			logger.Error("stopped with an error", "error", err)
+			logger.Error("stopped with an error", slog.Any("error", err))
 			code = 1
 		}
 	case err := <-adminDone:
-		logger.Error("admin server stopped", "error", err)
+		logger.Error("admin server stopped", slog.Any("error", err))
 		cancel()
 		code = 1
 		if !waitDrain(done, sigs, rt.ShutdownTimeout, logger) {
 			return 1
 		}
 	case sig := <-sigs:
-		logger.Info("signal received: finishing in-flight work", "signal", sig.String(), "deadline", rt.ShutdownTimeout.String())
+		logger.Info("signal received: finishing in-flight work", slog.String("signal", sig.String()), slog.String("deadline", rt.ShutdownTimeout.String()))
 		cancel()
 		if !waitDrain(done, sigs, rt.ShutdownTimeout, logger) {
 			code = 1
 		}
 	}
 	stopAdmin()
-	logger.Info("stopped", "exit_code", code)
+	logger.Info("stopped", slog.Int("exit_code", code))
 	return code
 }
 
@@ -199,14 +208,14 @@ func waitDrain(done <-chan error, sigs <-chan os.Signal, timeout time.Duration, 
 	select {
 	case err := <-done:
 		if err != nil && !errors.Is(err, context.Canceled) {
-			logger.Error("stopped with an error", "error", err)
+			logger.Error("stopped with an error", slog.Any("error", err))
 			return false
 		}
 		return true
 	case <-t.C:
-		logger.Error("shutdown deadline exceeded: aborting with work in flight", "deadline", timeout.String())
+		logger.Error("shutdown deadline exceeded: aborting with work in flight", slog.String("deadline", timeout.String()))
 	case sig := <-sigs:
-		logger.Error("second signal: aborting with work in flight", "signal", sig.String())
+		logger.Error("second signal: aborting with work in flight", slog.String("signal", sig.String()))
 	}
 	return false
 }

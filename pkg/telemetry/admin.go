@@ -247,7 +247,7 @@ func (a *Admin) Run(ctx context.Context) error {
 	srv := &http.Server{Handler: a.mux, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	a.logger.Info("admin server listening", "addr", ln.Addr().String())
+	a.logger.Info("admin server listening", slog.String("addr", ln.Addr().String()))
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serving admin endpoints: %w", err)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/auditpipe/auditpipe/enricher/internal/geo"
 	"github.com/auditpipe/auditpipe/enricher/internal/pipeline"
 	"github.com/auditpipe/auditpipe/pkg/kafka"
+	"github.com/auditpipe/auditpipe/pkg/retry"
 	"github.com/auditpipe/auditpipe/pkg/schema"
 	"github.com/auditpipe/auditpipe/pkg/service"
 )
@@ -24,6 +24,7 @@ import (
 // registers (or looks up) the Avro schema, creates the output topics when
 // configured, waits for the databases, then runs the pipeline. On
 // shutdown the open transaction is finished or aborted before Run returns.
+// A ctx done during startup is a clean stop (nil).
 func Run(ctx context.Context, cfg Config, s service.Settings) error {
 	logger := s.Logger
 	if logger == nil {
@@ -32,117 +33,49 @@ func Run(ctx context.Context, cfg Config, s service.Settings) error {
 	if cfg.RegisterOnly {
 		return registerOnly(ctx, cfg, logger)
 	}
-	reg := s.Registry
-
-	geoEnricher, err := geo.New(cfg.Geo, logger.With(slog.String("component", "geo")), reg)
+	geoEnricher, err := geo.New(cfg.Geo, logger.With(slog.String("component", "geo")), s.Metrics)
 	if err != nil {
 		return err
 	}
 	// Not ready until the pipeline consumes: registration, topics and
 	// databases come first.
 	var running atomic.Bool
-	if s.Admin != nil {
-		s.Admin.AddCheck("pipeline", func(context.Context) error {
-			if !running.Load() {
-				return errors.New("starting")
-			}
-			return nil
-		})
-		s.Admin.AddCheck("geo", func(context.Context) error { return geoEnricher.Ready() })
-	}
-	// Geo outlives the pipeline: its readers are closed only after the
-	// pipeline has stopped.
-	geoCtx, stopGeo := context.WithCancel(context.WithoutCancel(ctx))
-	geoDone := make(chan error, 1)
-	go func() { geoDone <- geoEnricher.Run(geoCtx) }()
-	defer func() { stopGeo(); <-geoDone }()
-
-	rcl, err := cfg.Registry.Client("auditpipe-enricher")
-	if err != nil {
-		return err
-	}
-	serde, schemaID, err := prepareSchema(ctx, rcl, cfg.Registry.Subject, cfg.Registry.Register, logger)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil
+	addCheck(s, "pipeline", func(context.Context) error {
+		if !running.Load() {
+			return errors.New("starting")
 		}
-		return err
-	}
+		return nil
+	})
+	addCheck(s, "geo", func(context.Context) error { return geoEnricher.Ready() })
+	defer runGeo(ctx, geoEnricher)()
 
-	// The reflection-free encoder writes the same bytes as the Serde; it is
-	// used only when the embedded schema has the layout it knows.
-	encode := func(l *schema.AuditLog) ([]byte, error) { return serde.Encode(*l) }
-	var recycle func([]byte)
-	if enc, err := avroenc.New(schemaID); err != nil {
-		logger.Warn("using the generic avro encoder", slog.Any("error", err))
-	} else {
-		encode, recycle = enc.EncodeBuffer, enc.Release
-	}
-
-	base, err := cfg.Kafka.Options(logger, reg, "enricher")
+	rcl, err := cfg.SchemaRegistry.Client("auditpipe-enricher")
 	if err != nil {
 		return err
 	}
-	if cfg.Topics.Create {
-		admCl, err := kafka.NewClient(cfg.Kafka, logger, nil, "enricher-admin")
-		if err != nil {
-			return err
+	enc, err := registerSchema(ctx, cfg.SchemaRegistry, rcl, logger)
+	if err != nil {
+		return startupError(ctx, err)
+	}
+	if err := createTopics(ctx, cfg, logger); err != nil {
+		return startupError(ctx, err)
+	}
+	p, err := newPipeline(cfg, s, geoEnricher, enc, logger)
+	if err != nil {
+		return err
+	}
+	addCheck(s, "registry", func(ctx context.Context) error {
+		if _, err := rcl.SchemaByID(ctx, enc.schemaID); err != nil {
+			return fmt.Errorf("fetching schema %d: %w", enc.schemaID, err)
 		}
-		err = retry(ctx, logger, "creating topics", func() error {
-			return kafka.EnsureTopics(ctx, kadm.NewClient(admCl), logger, cfg.Topics.Enriched, cfg.Topics.DLQ)
-		})
-		admCl.Close()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-	}
-
-	p, err := pipeline.New(pipeline.Config{
-		InputTopic:      cfg.Topics.Raw,
-		OutputTopic:     cfg.Topics.Enriched.Name,
-		DLQTopic:        cfg.Topics.DLQ.Name,
-		Group:           cfg.Group,
-		TransactionalID: cfg.TransactionalID,
-		MaxPollRecords:  cfg.MaxPollRecords,
-		Workers:         cfg.Workers,
-		EndTimeout:      cfg.TransactionEndTimeout,
-		RetryBackoff:    time.Second,
-	}, append(base, cfg.Membership.Options()...), &pipeline.Processor{
-		Geo:            geoEnricher,
-		Encode:         encode,
-		Recycle:        recycle,
-		SourceTags:     cfg.SourceTags,
-		MaxOutputBytes: cfg.MaxOutputBytes,
-	}, logger, reg)
+		return nil
+	})
+	addCheck(s, "kafka", func(ctx context.Context) error { return kafka.Ping(ctx, p.Client()) })
+	stopWatch, err := watchProgress(ctx, cfg, s, p, logger)
 	if err != nil {
 		return err
 	}
-	if s.Admin != nil {
-		s.Admin.AddCheck("registry", func(ctx context.Context) error {
-			if _, err := rcl.SchemaByID(ctx, schemaID); err != nil {
-				return fmt.Errorf("fetching schema %d: %w", schemaID, err)
-			}
-			return nil
-		})
-		s.Admin.AddCheck("kafka", func(ctx context.Context) error { return kafka.Ping(ctx, p.Client()) })
-	}
-	watch, err := kafka.NewConsumerProgressWatch(p.Client(), kafka.ProgressConfig{
-		Group: cfg.Group, Topic: cfg.Topics.Raw, StallTimeout: cfg.StallTimeout,
-	}, logger, reg)
-	if err != nil {
-		return err
-	}
-	if s.Admin != nil {
-		s.Admin.AddCheck("progress", watch.Ready)
-	}
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
-	wg.Go(func() { _ = watch.Run(wctx) })
 
 	// Enriching without a configured database would silently lose data:
 	// wait until all of them are loaded.
@@ -164,33 +97,132 @@ func Run(ctx context.Context, cfg Config, s service.Settings) error {
 // Unlike Run it treats a cancelled ctx as a failure, since the schema may
 // not be registered.
 func registerOnly(ctx context.Context, cfg Config, logger *slog.Logger) error {
-	rcl, err := cfg.Registry.Client("auditpipe-enricher")
+	rcl, err := cfg.SchemaRegistry.Client("auditpipe-enricher")
 	if err != nil {
 		return err
 	}
-	_, _, err = prepareSchema(ctx, rcl, cfg.Registry.Subject, true, logger)
+	rc := cfg.SchemaRegistry
+	rc.Register = true
+	_, err = registerSchema(ctx, rc, rcl, logger)
 	return err
 }
 
-// prepareSchema registers the Avro schema under subject (or only looks it
-// up when register is false), retrying while the registry is unreachable
-// until ctx is done. It fails at once with schema.ErrNotRegistered when a
-// look-up finds nothing.
-func prepareSchema(ctx context.Context, rcl *sr.Client, subject string, register bool, logger *slog.Logger) (*sr.Serde, int, error) {
-	var serde *sr.Serde
+// watchProgress starts the group's progress watch (stall detection, the
+// readiness check "progress"); the returned stop ends it and waits.
+func watchProgress(ctx context.Context, cfg Config, s service.Settings, p *pipeline.Pipeline, logger *slog.Logger) (stop func(), err error) {
+	watch, err := kafka.NewConsumerProgressWatch(p.Client(), kafka.ProgressConfig{
+		Group: cfg.Group, Topic: cfg.Topics.Raw, StallTimeout: cfg.StallTimeout,
+	}, logger, s.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	addCheck(s, "progress", watch.Ready)
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = watch.Run(wctx)
+	}()
+	return func() { cancel(); <-done }, nil
+}
+
+// addCheck adds a readiness check when the service has an admin server.
+func addCheck(s service.Settings, name string, check func(context.Context) error) {
+	if s.Admin != nil {
+		s.Admin.AddCheck(name, check)
+	}
+}
+
+// startupError is err, or nil when ctx is done: a stop during startup is
+// clean.
+func startupError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// runGeo runs the geo enricher's reloads until the returned stop is
+// called. Geo outlives the pipeline: defer stop, so that its readers are
+// closed only after the pipeline has stopped.
+func runGeo(ctx context.Context, g *geo.Enricher) (stop func()) {
+	geoCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan error, 1)
+	go func() { done <- g.Run(geoCtx) }()
+	return func() { cancel(); <-done }
+}
+
+// encoder is how the pipeline encodes records under the registered schema.
+type encoder struct {
+	schemaID int
+	encode   func(*schema.AuditLog) ([]byte, error)
+	recycle  func([]byte)
+}
+
+// registerSchema registers (or, without Register, looks up) the Avro
+// schema, retrying while the registry is unreachable, and returns the
+// encoder for its id.
+func registerSchema(ctx context.Context, cfg SchemaRegistryConfig, rcl *sr.Client, logger *slog.Logger) (encoder, error) {
 	var schemaID int
-	if err := retry(ctx, logger, "registering avro schema", func() error {
+	if err := startupRetry(ctx, logger, "registering avro schema", func(ctx context.Context) error {
 		var err error
-		serde, schemaID, err = schema.NewSerde(ctx, rcl, subject, register)
+		_, schemaID, err = schema.NewSerde(ctx, rcl, cfg.Subject, cfg.Register)
 		if errors.Is(err, schema.ErrNotRegistered) {
-			return backoffStop{err}
+			return retry.Permanent(err)
 		}
 		return err
 	}); err != nil {
-		return nil, 0, err
+		return encoder{}, err
 	}
-	logger.Info("avro schema ready", slog.String("subject", subject), slog.Int("id", schemaID), slog.Bool("registered", register))
-	return serde, schemaID, nil
+	logger.Info("avro schema ready", slog.String("subject", cfg.Subject), slog.Int("id", schemaID), slog.Bool("registered", cfg.Register))
+
+	enc, err := avroenc.New(schemaID)
+	if err != nil {
+		return encoder{}, err
+	}
+	return encoder{schemaID: schemaID, encode: enc.EncodeBuffer, recycle: enc.Release}, nil
+}
+
+// createTopics creates the missing output topics when Topics.Create,
+// retrying while the brokers are unreachable.
+func createTopics(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	if !cfg.Topics.Create {
+		return nil
+	}
+	admCl, err := kafka.NewClient(cfg.Kafka, logger, nil, "enricher-admin")
+	if err != nil {
+		return err
+	}
+	defer admCl.Close()
+	return startupRetry(ctx, logger, "creating topics", func(ctx context.Context) error {
+		return kafka.EnsureTopics(ctx, kadm.NewClient(admCl), logger, cfg.Topics.Enriched, cfg.Topics.DLQ)
+	})
+}
+
+// newPipeline builds the transactional pipeline over the processor
+// (normalize, geo, encode).
+func newPipeline(cfg Config, s service.Settings, g *geo.Enricher, enc encoder, logger *slog.Logger) (*pipeline.Pipeline, error) {
+	base, err := cfg.Kafka.Options(logger, s.Metrics, "enricher")
+	if err != nil {
+		return nil, err
+	}
+	return pipeline.New(pipeline.Config{
+		InputTopic:      cfg.Topics.Raw,
+		OutputTopic:     cfg.Topics.Enriched.Name,
+		DLQTopic:        cfg.Topics.DLQ.Name,
+		Group:           cfg.Group,
+		TransactionalID: cfg.TransactionalID,
+		MaxPollRecords:  cfg.MaxPollRecords,
+		Workers:         cfg.Workers,
+		EndTimeout:      cfg.TransactionEndTimeout,
+		RetryBackoff:    time.Second,
+	}, append(base, cfg.Membership.Options()...), &pipeline.Processor{
+		Geo:            g,
+		Encode:         enc.encode,
+		Recycle:        enc.recycle,
+		SourceTags:     cfg.SourceTags,
+		MaxOutputBytes: cfg.MaxOutputBytes,
+	}, logger, s.Metrics)
 }
 
 func waitReady(ctx context.Context, logger *slog.Logger, g *geo.Enricher) error {
@@ -213,30 +245,18 @@ func waitReady(ctx context.Context, logger *slog.Logger, g *geo.Enricher) error 
 	}
 }
 
-// backoffStop marks an error retry must not retry.
-type backoffStop struct{ error }
+// startupPolicy retries the startup steps that wait for the registry or
+// the brokers.
+var startupPolicy = retry.Policy{Initial: 200 * time.Millisecond, Max: 10 * time.Second}
 
-func (b backoffStop) Unwrap() error { return b.error }
-
-// retry runs fn until it succeeds, returns a backoffStop, or ctx is done,
-// backing off from 200 ms to 10 s.
-func retry(ctx context.Context, logger *slog.Logger, what string, fn func() error) error {
-	wait := 200 * time.Millisecond
-	for {
-		err := fn()
-		if err == nil {
-			return nil
-		}
-		var stop backoffStop
-		if errors.As(err, &stop) {
-			return fmt.Errorf("%s: %w", what, stop.error)
-		}
-		logger.Warn(what+"; retrying", slog.Any("error", err), slog.Duration("in", wait))
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s: %w", what, errors.Join(ctx.Err(), err))
-		case <-time.After(wait):
-		}
-		wait = min(wait*2, 10*time.Second)
+// startupRetry runs op with startupPolicy until it succeeds, returns an
+// error marked retry.Permanent, or ctx is done, logging each retry.
+func startupRetry(ctx context.Context, logger *slog.Logger, what string, op func(context.Context) error) error {
+	err := startupPolicy.Do(ctx, op, func(_ int, err error, in time.Duration) {
+		logger.Warn(what+"; retrying", slog.Any("error", err), slog.Duration("in", in))
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
 	}
+	return nil
 }

@@ -37,7 +37,7 @@ func TestMain(m *testing.M) {
 
 type env struct {
 	cluster *kafkatest.Cluster
-	reg     *kafkatest.Registry
+	reg     *kafkatest.FakeSchemaRegistry
 	cfg     app.Config
 	metrics *prometheus.Registry // of the last start
 	admin   *telemetry.Admin     // of the last start
@@ -46,12 +46,12 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	c := kafkatest.NewCluster(t, kfake.SeedTopics(4, "openai-audit-raw"))
-	r := kafkatest.NewRegistry(t)
+	r := kafkatest.NewFakeSchemaRegistry(t)
 	paths, err := mmdbgen.Write(t.TempDir(), mmdbgen.SimulatorNetworks())
 	require.NoError(t, err)
 	cfg := app.DefaultConfig()
 	cfg.Kafka = c.Config()
-	cfg.Registry.URLs = []string{r.URL()}
+	cfg.SchemaRegistry.URLs = []string{r.URL()}
 	cfg.Topics.Enriched.Partitions = 2
 	cfg.TransactionEndTimeout = 5 * time.Second
 	cfg.TransactionalID = "enricher-test"
@@ -72,7 +72,7 @@ func (e *env) start(t *testing.T) (stop func() error) {
 	e.admin = telemetry.NewAdmin(e.cfg.Admin, e.metrics, nil)
 	cfg, reg, admin := e.cfg, e.metrics, e.admin
 	go func() {
-		done <- app.Run(ctx, cfg, service.Settings{Registry: reg, Admin: admin, ShutdownTimeout: 5 * time.Second})
+		done <- app.Run(ctx, cfg, service.Settings{Metrics: reg, Admin: admin, ShutdownTimeout: 5 * time.Second})
 	}()
 	var once bool
 	var err error
@@ -240,8 +240,8 @@ func TestEnrichEndToEndExactlyOnceAndReplay(t *testing.T) {
 
 func TestRegistrationOffFailsWhenSchemaMissing(t *testing.T) {
 	e := newEnv(t)
-	e.cfg.Registry.Register = false
-	err := app.Run(context.Background(), e.cfg, service.Settings{Registry: prometheus.NewRegistry()})
+	e.cfg.SchemaRegistry.Register = false
+	err := app.Run(context.Background(), e.cfg, service.Settings{Metrics: prometheus.NewRegistry()})
 	require.ErrorIs(t, err, schema.ErrNotRegistered)
 }
 
@@ -252,17 +252,17 @@ func TestRegisterOnly(t *testing.T) {
 	e := newEnv(t)
 	cfg := e.cfg
 	cfg.RegisterOnly = true
-	cfg.Registry.Register = false // register_only registers whatever this says
+	cfg.SchemaRegistry.Register = false // register_only registers whatever this says
 	cfg.Kafka.Brokers = []string{"127.0.0.1:1"}
 	cfg.Geo.City = filepath.Join(t.TempDir(), "missing.mmdb")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	require.NoError(t, app.Run(ctx, cfg, service.Settings{Registry: prometheus.NewRegistry()}))
-	versions, err := e.reg.Client(t).SubjectVersions(ctx, e.cfg.Registry.Subject)
+	require.NoError(t, app.Run(ctx, cfg, service.Settings{Metrics: prometheus.NewRegistry()}))
+	versions, err := e.reg.Client(t).SubjectVersions(ctx, e.cfg.SchemaRegistry.Subject)
 	require.NoError(t, err)
 	assert.Equal(t, []int{1}, versions)
 
-	e.cfg.Registry.Register = false
+	e.cfg.SchemaRegistry.Register = false
 	sim, err := openaisim.New(openaisim.Config{Seed: 5}, nil)
 	require.NoError(t, err)
 	ev := sim.Generate(1)[0]
@@ -282,7 +282,7 @@ func TestConfigValidate(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "group")
 	assert.Contains(t, err.Error(), "max_poll_records")
-	bad := app.RegistryConfig{Registry: schema.Registry{URLs: []string{"ftp://x"}}}
+	bad := app.SchemaRegistryConfig{SchemaRegistry: schema.SchemaRegistry{URLs: []string{"ftp://x"}}}
 	require.Error(t, bad.Validate())
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/auditpipe/auditpipe/enricher/internal/geo"
+	"github.com/auditpipe/auditpipe/pkg/contract"
 	"github.com/auditpipe/auditpipe/pkg/kafka"
 	"github.com/auditpipe/auditpipe/pkg/schema"
 	"github.com/auditpipe/auditpipe/pkg/service"
@@ -44,8 +45,9 @@ type Config struct {
 	// MaxOutputBytes bounds an encoded record; larger ones are
 	// dead-lettered (keep it under the enriched topic's max.message.bytes).
 	MaxOutputBytes int `koanf:"max_output_bytes"`
-	// Registry is the Confluent-compatible schema registry.
-	Registry RegistryConfig `koanf:"registry"`
+	// SchemaRegistry is the Confluent-compatible Schema Registry (YAML
+	// section registry).
+	SchemaRegistry SchemaRegistryConfig `koanf:"registry"`
 	// Geo selects the MaxMind databases.
 	Geo geo.Config `koanf:"geo"`
 	// SourceTags are static tags added to every record of a source, by
@@ -69,10 +71,10 @@ type TopicsConfig struct {
 	Create bool `koanf:"create"`
 }
 
-// RegistryConfig configures the schema registry: the connection keys
+// SchemaRegistryConfig configures the schema registry: the connection keys
 // (urls, username, password, password_file, timeout) and the subject.
-type RegistryConfig struct {
-	schema.Registry `koanf:",squash"`
+type SchemaRegistryConfig struct {
+	schema.SchemaRegistry `koanf:",squash"`
 	// Subject holds the enriched value schema (TopicNameStrategy).
 	Subject string `koanf:"subject"`
 	// Register registers the schema at startup (idempotent, sets BACKWARD
@@ -81,8 +83,8 @@ type RegistryConfig struct {
 }
 
 // Validate checks the registry fields.
-func (c RegistryConfig) Validate() error {
-	errs := c.Registry.Problems()
+func (c SchemaRegistryConfig) Validate() error {
+	errs := c.SchemaRegistry.Problems()
 	if c.Subject == "" {
 		errs = append(errs, errors.New("subject: must not be empty"))
 	}
@@ -105,7 +107,7 @@ func (c TopicsConfig) Validate() error {
 }
 
 // DefaultConfig returns the dev-stack defaults: local Kafka and registry,
-// design.md's names, no geo databases.
+// the contract's names, no geo databases.
 func DefaultConfig() Config {
 	host, err := os.Hostname()
 	if err != nil || host == "" {
@@ -115,22 +117,22 @@ func DefaultConfig() Config {
 		Runtime: service.DefaultRuntime("127.0.0.1:9102"),
 		Kafka:   kafka.DefaultConfig(),
 		Topics: TopicsConfig{
-			Raw:      "openai-audit-raw",
-			Enriched: kafka.TopicSpec{Name: "openai-audit-enriched", Partitions: 6, ReplicationFactor: -1},
-			DLQ:      kafka.TopicSpec{Name: "openai-audit-dlq", Partitions: 1, ReplicationFactor: -1},
+			Raw:      contract.TopicRaw,
+			Enriched: kafka.TopicSpec{Name: contract.TopicEnriched, Partitions: 6, ReplicationFactor: -1},
+			DLQ:      kafka.TopicSpec{Name: contract.TopicDLQ, Partitions: 1, ReplicationFactor: -1},
 			Create:   true,
 		},
-		Group:                 "auditpipe-enricher",
-		TransactionalID:       "auditpipe-enricher-" + host,
+		Group:                 contract.GroupEnricher,
+		TransactionalID:       contract.GroupEnricher + "-" + host,
 		Membership:            kafka.DefaultMembership(),
 		StallTimeout:          2 * time.Minute,
 		MaxPollRecords:        5000,
 		TransactionEndTimeout: 20 * time.Second,
 		MaxOutputBytes:        1_000_000,
-		Registry: RegistryConfig{
-			Registry: schema.Registry{URLs: []string{"http://127.0.0.1:8081"}, Timeout: 10 * time.Second},
-			Subject:  schema.Subject,
-			Register: true,
+		SchemaRegistry: SchemaRegistryConfig{
+			SchemaRegistry: schema.SchemaRegistry{URLs: []string{"http://127.0.0.1:8081"}, Timeout: 10 * time.Second},
+			Subject:        contract.SubjectEnriched,
+			Register:       true,
 		},
 		Geo: geo.DefaultConfig(),
 	}

@@ -1,114 +1,76 @@
 package avroenc
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
 	"sync"
+	"time"
 
 	"github.com/hamba/avro/v2"
 
 	"github.com/auditpipe/auditpipe/pkg/schema"
 )
 
-// fields is the record layout this encoder writes, in order: name and
-// Avro type (logical type after a slash).
-var fields = []struct{ name, typ string }{
-	{"workspaceID", "string"}, {"sourceID", "string"}, {"sourceType", "string"}, {"sourceTTL", "long"},
-	{"receivedAt", "long/timestamp-millis"}, {"id", "string"}, {"eventTime", "long/timestamp-millis"},
-	{"eventName", "string"}, {"eventID", "string"},
-	{"srcIP", "string"}, {"srcASCountryCode", "string"}, {"srcASNumber", "long"}, {"srcASOrganization", "string"},
-	{"srcCity", "string"}, {"srcConnectionType", "string"}, {"srcISP", "string"}, {"srcLatitude", "double"},
-	{"srcLongitude", "double"}, {"srcUserType", "string"},
-	{"dstIP", "string"}, {"dstASCountryCode", "string"}, {"dstASNumber", "long"}, {"dstASOrganization", "string"},
-	{"dstCity", "string"}, {"dstConnectionType", "string"}, {"dstISP", "string"}, {"dstLatitude", "double"},
-	{"dstLongitude", "double"}, {"dstUserType", "string"},
-	{"actor", "map<string>"}, {"tags", "map<string>"}, {"resources", "array<string>"}, {"serviceName", "string"},
-	{"enrichments", "array<record>"}, {"readOnly", "boolean"}, {"rawLog", "string"}, {"eventType", "string"},
-	{"actorType", "string"}, {"actorIP", "string"}, {"actorUserID", "string"}, {"actorUserEmail", "string"},
-	{"apiKeyID", "string"}, {"apiKeyType", "string"}, {"serviceAccountID", "string"}, {"projectID", "string"},
-	{"projectName", "string"},
-}
-
-var enrichmentFields = []struct{ name, typ string }{
-	{"data", "map<string>"}, {"name", "string"}, {"provider", "string"}, {"type", "string"}, {"value", "string"},
-}
-
-func describe(s avro.Schema) string {
-	switch t := s.(type) {
-	case *avro.PrimitiveSchema:
-		if t.Logical() != nil {
-			return string(t.Type()) + "/" + string(t.Logical().Type())
-		}
-		return string(t.Type())
-	case *avro.MapSchema:
-		return "map<" + describe(t.Values()) + ">"
-	case *avro.ArraySchema:
-		return "array<" + describe(t.Items()) + ">"
-	case *avro.RecordSchema:
-		return "record"
-	}
-	return string(s.Type())
-}
-
-func checkRecord(s avro.Schema, want []struct{ name, typ string }, what string) error {
-	rec, ok := s.(*avro.RecordSchema)
-	if !ok {
-		return fmt.Errorf("%s: not a record", what)
-	}
-	got := rec.Fields()
-	if len(got) != len(want) {
-		return fmt.Errorf("%s: %d fields, encoder writes %d", what, len(got), len(want))
-	}
-	for i, f := range got {
-		if f.Name() != want[i].name || describe(f.Type()) != want[i].typ {
-			return fmt.Errorf("%s field %d: schema has %s %s, encoder writes %s %s", what, i, f.Name(), describe(f.Type()), want[i].name, want[i].typ)
-		}
-	}
-	return nil
-}
-
-// Check reports whether sch (the contract schema) has exactly the layout
-// this encoder writes. Use the encoder only when it returns nil.
-func Check(sch avro.Schema) error {
-	if err := checkRecord(sch, fields, "record"); err != nil {
-		return err
-	}
-	for _, f := range sch.(*avro.RecordSchema).Fields() {
-		if f.Name() == "enrichments" {
-			return checkRecord(f.Type().(*avro.ArraySchema).Items(), enrichmentFields, "enrichments item")
-		}
-	}
-	return errors.New("record: no enrichments field")
-}
-
-// Encoder writes AuditLog values with a fixed schema id.
+// Encoder writes AuditLog values in the Confluent wire format (magic byte,
+// 4-byte schema id, Avro body) with hamba/avro, the same bytes as the
+// registry Serde under the embedded contract schema (written as three
+// records, maps in their array-of-entries form: see wire.go). It reuses its writers, their
+// records and the output buffers: encoding allocates nothing. It is safe
+// for concurrent use.
 type Encoder struct {
-	id uint32
-	// scratch holds encoding buffers (*[]byte): EncodeLog encodes into
-	// one and copies the record out at its exact size (one allocation);
-	// EncodeBuffer hands the buffer itself out and Release takes it back.
-	scratch sync.Pool
-	// boxes recycles the *[]byte holders, so that a Release does not
-	// allocate one.
-	boxes sync.Pool
+	sch    wireSchemas
+	header [5]byte
+	// writers holds *writer: each encodes one record at a time into its
+	// own buffer, which is then copied out.
+	writers sync.Pool
+	// outputs holds output buffers (*[]byte) that EncodeBuffer hands out
+	// and Release takes back; boxes recycles the *[]byte holders, so that
+	// a Release does not allocate one.
+	outputs sync.Pool
+	boxes   sync.Pool
 }
 
-// New returns an Encoder for the registry schema id, after checking the
-// embedded contract schema's layout.
+// New returns an Encoder for the registry schema id of the embedded
+// contract schema, after checking that it writes that schema's bytes.
 func New(id int) (*Encoder, error) {
-	sch, err := schema.ParseAvro()
+	sch, err := splitSchema()
 	if err != nil {
 		return nil, err
-	}
-	if err := Check(sch); err != nil {
-		return nil, fmt.Errorf("checking avro layout: %w", err)
 	}
 	if id < 0 || id > math.MaxInt32 {
 		return nil, fmt.Errorf("schema id %d out of range", id)
 	}
-	return &Encoder{id: uint32(id)}, nil
+	e := &Encoder{sch: sch}
+	binary.BigEndian.PutUint32(e.header[1:], uint32(id))
+	if err := e.selfCheck(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// selfCheck encodes a probe record, one entry in every map, and compares
+// the bytes with the contract schema's own encoding: a schema change the
+// map-entry form does not cover fails here, at startup, rather than on
+// every record.
+func (e *Encoder) selfCheck() error {
+	kv := map[string]string{"k": "v"}
+	probe := schema.AuditLog{ReceivedAt: time.Unix(1, 0), EventTime: time.Unix(2, 0), Actor: kv, Tags: kv,
+		Resources: []string{"r"}, Enrichments: []schema.Enrichment{{Data: kv, Name: "n"}}}
+	want, err := schema.MarshalAvro(&probe)
+	if err != nil {
+		return fmt.Errorf("checking the avro encoder: %w", err)
+	}
+	got, err := e.EncodeLog(&probe)
+	if err != nil {
+		return fmt.Errorf("checking the avro encoder: %w", err)
+	}
+	if !bytes.Equal(got[len(e.header):], want) {
+		return errors.New("checking the avro encoder: its bytes differ from the contract schema's (a map field the encoder does not know?)")
+	}
+	return nil
 }
 
 // Encode returns the Confluent wire-format record of v, a schema.AuditLog
@@ -124,46 +86,33 @@ func (e *Encoder) Encode(v any) ([]byte, error) {
 	return nil, fmt.Errorf("encoding %T: want schema.AuditLog", v)
 }
 
-// maxScratch bounds the buffers kept in the pool.
-const maxScratch = 256 << 10
-
 // EncodeLog is Encode without the interface conversion: l is read, not
 // retained. The result is the caller's. It is safe for concurrent use.
 func (e *Encoder) EncodeLog(l *schema.AuditLog) ([]byte, error) {
-	b, err := e.EncodeBuffer(l)
-	if err != nil {
-		return nil, err
-	}
-	out := append([]byte(nil), b...) // not zeroed first, unlike make
-	e.Release(b)
-	return out, nil
+	return e.encode(nil, l)
 }
 
-// EncodeBuffer is EncodeLog without the copy: the record is written into a
-// buffer of the Encoder's pool and that buffer is returned. The caller
-// owns it until it passes it to Release, after which neither the caller
-// nor anything the caller handed it to (a Kafka client, say) may touch it.
-// A buffer never released is simply garbage-collected. It is safe for
-// concurrent use.
+// maxPooled bounds the buffers kept for reuse.
+const maxPooled = 256 << 10
+
+// EncodeBuffer is EncodeLog into a buffer of the Encoder's pool. The
+// caller owns the buffer until it passes it to Release, after which
+// neither the caller nor anything the caller handed it to (a Kafka client,
+// say) may touch it. A buffer never released is simply garbage-collected.
+// It is safe for concurrent use.
 func (e *Encoder) EncodeBuffer(l *schema.AuditLog) ([]byte, error) {
-	if err := l.Validate(); err != nil {
-		return nil, err
+	var out []byte
+	if bp, _ := e.outputs.Get().(*[]byte); bp != nil {
+		out, *bp = *bp, nil // the buffer now belongs to the caller
+		e.boxes.Put(bp)
 	}
-	bp, _ := e.scratch.Get().(*[]byte)
-	if bp == nil {
-		bp = new([]byte)
-	}
-	b := append((*bp)[:0], 0, 0, 0, 0, 0)
-	binary.BigEndian.PutUint32(b[1:], e.id)
-	*bp = nil // the buffer now belongs to the caller, not to bp
-	e.boxes.Put(bp)
-	return AppendBody(b, l), nil
+	return e.encode(out, l)
 }
 
 // Release returns a buffer from EncodeBuffer to the pool (buffers above
 // 256 KiB are dropped). b must not be used afterwards.
 func (e *Encoder) Release(b []byte) {
-	if cap(b) == 0 || cap(b) > maxScratch {
+	if cap(b) == 0 || cap(b) > maxPooled {
 		return
 	}
 	bp, _ := e.boxes.Get().(*[]byte)
@@ -171,103 +120,36 @@ func (e *Encoder) Release(b []byte) {
 		bp = new([]byte)
 	}
 	*bp = b[:0]
-	e.scratch.Put(bp)
+	e.outputs.Put(bp)
 }
 
-// AppendBody appends the Avro binary body of l (no header, no validation).
-func AppendBody(b []byte, l *schema.AuditLog) []byte {
-	b = str(b, l.WorkspaceID)
-	b = str(b, l.SourceID)
-	b = str(b, l.SourceType)
-	b = long(b, l.SourceTTL)
-	b = long(b, l.ReceivedAt.UnixMilli())
-	b = str(b, l.ID)
-	b = long(b, l.EventTime.UnixMilli())
-	b = str(b, l.EventName)
-	b = str(b, l.EventID)
-	b = str(b, l.SrcIP)
-	b = str(b, l.SrcASCountryCode)
-	b = long(b, l.SrcASNumber)
-	b = str(b, l.SrcASOrganization)
-	b = str(b, l.SrcCity)
-	b = str(b, l.SrcConnectionType)
-	b = str(b, l.SrcISP)
-	b = double(b, l.SrcLatitude)
-	b = double(b, l.SrcLongitude)
-	b = str(b, l.SrcUserType)
-	b = str(b, l.DstIP)
-	b = str(b, l.DstASCountryCode)
-	b = long(b, l.DstASNumber)
-	b = str(b, l.DstASOrganization)
-	b = str(b, l.DstCity)
-	b = str(b, l.DstConnectionType)
-	b = str(b, l.DstISP)
-	b = double(b, l.DstLatitude)
-	b = double(b, l.DstLongitude)
-	b = str(b, l.DstUserType)
-	b = strMap(b, l.Actor)
-	b = strMap(b, l.Tags)
-	if len(l.Resources) > 0 {
-		b = long(b, int64(len(l.Resources)))
-		for _, r := range l.Resources {
-			b = str(b, r)
-		}
+// writer is a hamba writer and the middle record it encodes.
+type writer struct {
+	w   *avro.Writer
+	mid wireMiddle
+}
+
+// encode appends the wire-format record of l to out[:0] after validating l.
+func (e *Encoder) encode(out []byte, l *schema.AuditLog) ([]byte, error) {
+	if err := l.Validate(); err != nil {
+		return nil, err
 	}
-	b = append(b, 0)
-	b = str(b, l.ServiceName)
-	if len(l.Enrichments) > 0 {
-		b = long(b, int64(len(l.Enrichments)))
-		for i := range l.Enrichments {
-			en := &l.Enrichments[i]
-			b = strMap(b, en.Data)
-			b = str(b, en.Name)
-			b = str(b, en.Provider)
-			b = str(b, en.Type)
-			b = str(b, en.Value)
-		}
+	w, _ := e.writers.Get().(*writer)
+	if w == nil {
+		w = &writer{w: avro.NewWriter(nil, 4096, avro.WithWriterConfig(schema.AvroAPI))}
 	}
-	b = append(b, 0)
-	if l.ReadOnly {
-		b = append(b, 1)
-	} else {
-		b = append(b, 0)
+	w.w.Reset(nil)
+	w.mid.set(l)
+	w.w.WriteVal(e.sch.head, l)
+	w.w.WriteVal(e.sch.middle, &w.mid)
+	w.w.WriteVal(e.sch.tail, l)
+	w.mid.clear()
+	if err := w.w.Error; err != nil {
+		return nil, fmt.Errorf("encoding avro: %w", err) // the writer is dropped with its error
 	}
-	b = str(b, l.RawLog)
-	b = str(b, l.EventType)
-	b = str(b, l.ActorType)
-	b = str(b, l.ActorIP)
-	b = str(b, l.ActorUserID)
-	b = str(b, l.ActorUserEmail)
-	b = str(b, l.APIKeyID)
-	b = str(b, l.APIKeyType)
-	b = str(b, l.ServiceAccountID)
-	b = str(b, l.ProjectID)
-	b = str(b, l.ProjectName)
-	return b
-}
-
-func long(b []byte, v int64) []byte {
-	return binary.AppendUvarint(b, uint64((v<<1)^(v>>63)))
-}
-
-func str(b []byte, s string) []byte {
-	b = long(b, int64(len(s)))
-	return append(b, s...)
-}
-
-func double(b []byte, f float64) []byte {
-	return binary.LittleEndian.AppendUint64(b, math.Float64bits(f))
-}
-
-// strMap writes one block with every entry (in map order, which Avro
-// allows), then the end marker.
-func strMap(b []byte, m map[string]string) []byte {
-	if len(m) > 0 {
-		b = long(b, int64(len(m)))
-		for k, v := range m {
-			b = str(b, k)
-			b = str(b, v)
-		}
+	out = append(append(out[:0], e.header[:]...), w.w.Buffer()...)
+	if cap(w.w.Buffer()) <= maxPooled {
+		e.writers.Put(w)
 	}
-	return append(b, 0)
+	return out, nil
 }

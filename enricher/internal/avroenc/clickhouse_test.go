@@ -20,6 +20,7 @@ import (
 
 	"github.com/auditpipe/auditpipe/enricher/internal/avroenc"
 	"github.com/auditpipe/auditpipe/enricher/internal/normalize"
+	"github.com/auditpipe/auditpipe/pkg/contract"
 	"github.com/auditpipe/auditpipe/pkg/dev/chserver/chservertest"
 	"github.com/auditpipe/auditpipe/pkg/dev/kafkatest"
 	"github.com/auditpipe/auditpipe/pkg/dev/openaisim"
@@ -60,8 +61,8 @@ func chQuery(t *testing.T, base string, params url.Values, body io.Reader) strin
 // nothing with our Go types.
 func TestClickHouseAvroConfluentReadsEncoderOutput(t *testing.T) {
 	base, db := chservertest.NewDatabase(t)
-	reg := kafkatest.NewRegistry(t)
-	_, id, err := schema.NewSerde(context.Background(), reg.Client(t), schema.Subject, true)
+	reg := kafkatest.NewFakeSchemaRegistry(t)
+	_, id, err := schema.NewSerde(context.Background(), reg.Client(t), contract.SubjectEnriched, true)
 	require.NoError(t, err)
 	enc, err := avroenc.New(id)
 	require.NoError(t, err)

@@ -1,4 +1,6 @@
-// Package avroenc provides a reflection-free Avro binary encoder for
-// schema.AuditLog in the Confluent wire format, checked against the
-// contract schema at startup.
+// Package avroenc encodes schema.AuditLog records in the Confluent wire
+// format with hamba/avro, tuned for the enricher's hot path: typed
+// records, reused writers and pooled output buffers, and maps written in
+// their byte-identical array-of-entries form, so that encoding allocates
+// nothing.
 package avroenc

@@ -12,10 +12,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 	"unsafe"
 
+	"github.com/auditpipe/auditpipe/pkg/contract"
 	"github.com/auditpipe/auditpipe/pkg/schema"
 )
 
@@ -80,16 +82,6 @@ type Meta struct {
 	Tags map[string]string
 }
 
-// Header names the poller sets (design.md), plus the optional tags header.
-const (
-	HeaderWorkspaceID = "workspace_id"
-	HeaderSourceID    = "source_id"
-	HeaderSourceType  = "source_type"
-	HeaderSourceTTL   = "source_ttl"
-	HeaderReceivedAt  = "received_at"
-	HeaderTags        = "tags"
-)
-
 // ParseMeta builds Meta from header values looked up with get. A missing
 // received_at falls back to fallbackTime (the record timestamp); a
 // missing source_ttl is 0 (keep forever). staticTags (may be nil) are the
@@ -98,31 +90,31 @@ const (
 // tags headers are permanent errors (ReasonInvalidHeader).
 func ParseMeta(get func(key string) (string, bool), fallbackTime time.Time, staticTags map[string]string) (Meta, error) {
 	var m Meta
-	m.WorkspaceID, _ = get(HeaderWorkspaceID)
-	m.SourceID, _ = get(HeaderSourceID)
-	m.SourceType, _ = get(HeaderSourceType)
+	m.WorkspaceID, _ = get(contract.HeaderWorkspaceID)
+	m.SourceID, _ = get(contract.HeaderSourceID)
+	m.SourceType, _ = get(contract.HeaderSourceType)
 	if m.SourceType == "" {
-		m.SourceType = ServiceName
+		m.SourceType = contract.SourceTypeOpenAI
 	}
-	if v, ok := get(HeaderSourceTTL); ok && v != "" {
+	if v, ok := get(contract.HeaderSourceTTL); ok && v != "" {
 		n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32)
 		if err != nil {
-			return Meta{}, fail(ReasonInvalidHeader, "header %s %q: not a day count", HeaderSourceTTL, v)
+			return Meta{}, fail(ReasonInvalidHeader, "header %s %q: not a day count", contract.HeaderSourceTTL, v)
 		}
 		m.SourceTTL = int64(n)
 	}
 	m.ReceivedAt = fallbackTime.UTC()
-	if v, ok := get(HeaderReceivedAt); ok && v != "" {
+	if v, ok := get(contract.HeaderReceivedAt); ok && v != "" {
 		t, err := time.Parse(time.RFC3339Nano, v)
 		if err != nil {
-			return Meta{}, fail(ReasonInvalidHeader, "header %s %q: not RFC 3339", HeaderReceivedAt, v)
+			return Meta{}, fail(ReasonInvalidHeader, "header %s %q: not RFC 3339", contract.HeaderReceivedAt, v)
 		}
 		m.ReceivedAt = t.UTC()
 	}
-	if v, ok := get(HeaderTags); ok && v != "" {
+	if v, ok := get(contract.HeaderTags); ok && v != "" {
 		var tags map[string]string
 		if err := json.Unmarshal([]byte(v), &tags); err != nil {
-			return Meta{}, fail(ReasonInvalidHeader, "header %s: want a JSON object of strings: %v", HeaderTags, err)
+			return Meta{}, fail(ReasonInvalidHeader, "header %s: want a JSON object of strings: %v", contract.HeaderTags, err)
 		}
 		m.Tags = make(map[string]string, len(staticTags)+len(tags))
 		maps.Copy(m.Tags, staticTags)
@@ -163,8 +155,8 @@ type Result struct {
 	// Details is OpenAI's own geo data for SrcIP.
 	Details IPDetails
 
-	// p is NormalizeTo's parser, kept for the next call.
-	p *parser
+	// rd is NormalizeTo's reader, kept for the next call.
+	rd *reader
 }
 
 // RecordID is the deterministic id column: the lowercase hex of the first
@@ -177,26 +169,25 @@ func RecordID(sourceID, eventID string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-// event holds the spans of the top-level members Normalize reads.
-type event struct {
-	id, typ, effectiveAt, project, actor member
-	// objects are the other object-valued members: the payload is the one
-	// named after the type (usually the only one).
-	objects []member
-}
-
 // Normalize maps one raw event and its Meta to a Result. It never panics;
 // every failure is an *Error naming a permanent Reason. The event is
 // parsed in one validating pass; raw is not retained except as the rawLog
 // string copy.
 func Normalize(raw []byte, meta Meta) (Result, error) {
-	var r Result
-	if err := NormalizeTo(&r, raw, meta); err != nil {
+	rd, _ := readers.Get().(*reader)
+	r := Result{rd: rd}
+	err := NormalizeTo(&r, raw, meta)
+	readers.Put(r.rd) // the Result shares none of the reader's memory
+	if err != nil {
 		return Result{}, err
 	}
-	r.p = nil
+	r.rd = nil
 	return r, nil
 }
+
+// readers recycles Normalize's readers (their decoder buffers and member
+// tables).
+var readers sync.Pool
 
 // NormalizeTo is Normalize writing into dst, whose maps and slices (from
 // an earlier call) are cleared and reused, so that a caller recycling
@@ -217,12 +208,12 @@ func NormalizeShared(dst *Result, raw []byte, meta Meta) error {
 func normalizeTo(dst *Result, raw []byte, meta Meta, share bool) error {
 	actor, tags, res, enr := dst.Log.Actor, dst.Log.Tags, dst.Log.Resources[:0], dst.Log.Enrichments[:0]
 	clear(actor)
-	p := dst.p
-	if p == nil {
-		p = new(parser)
+	rd := dst.rd
+	if rd == nil {
+		rd = new(reader)
 	}
-	*dst = Result{p: p}
-	if err := normalize(dst, p, raw, share, meta, actor, res); err != nil {
+	*dst = Result{rd: rd}
+	if err := normalize(dst, rd, raw, share, meta, actor, res); err != nil {
 		return err
 	}
 	l := &dst.Log
@@ -251,19 +242,15 @@ func normalizeTo(dst *Result, raw []byte, meta Meta, share bool) error {
 	return nil
 }
 
-// normalize fills r (zero) but for tags and enrichments with p, reusing
-// p's buffers, actor (empty, may be nil) and res (empty, may be nil).
+// normalize fills r (zero) but for tags and enrichments with rd, reusing
+// rd's buffers, actor (empty, may be nil) and res (empty, may be nil).
 // With share, rawLog is raw's memory rather than a copy.
-func normalize(r *Result, p *parser, raw []byte, share bool, meta Meta, actor map[string]string, res []string) error {
+func normalize(r *Result, rd *reader, raw []byte, share bool, meta Meta, actor map[string]string, res []string) error {
 	if len(raw) > MaxEventBytes {
 		return fail(ReasonTooLarge, "event is %d bytes, limit %d", len(raw), MaxEventBytes)
 	}
 	if !utf8.Valid(raw) {
 		return fail(ReasonInvalidUTF8, "event is not valid UTF-8")
-	}
-	start := skipWS(raw, 0)
-	if start >= len(raw) || raw[start] != '{' {
-		return fail(ReasonInvalidJSON, "event is not a JSON object")
 	}
 	l := &r.Log
 	if share {
@@ -271,23 +258,17 @@ func normalize(r *Result, p *parser, raw []byte, share bool, meta Meta, actor ma
 	} else {
 		l.RawLog = string(raw)
 	}
-	*p = parser{d: doc{raw: raw, s: l.RawLog}, payStart: -1,
-		ev: event{objects: p.ev.objects[:0]}, direct: p.direct[:0], walked: p.walked[:0]}
-	d := &p.d
-	end, err := p.scanObject(raw, start, 1, ctx{k: ctxTop})
-	if err == nil && skipWS(raw, end) != len(raw) {
-		err = syntaxErr(end, "data after the object")
-	}
-	if err != nil {
+	if err := rd.read(raw, l.RawLog); errors.Is(err, errNotObject) {
+		return fail(ReasonInvalidJSON, "%v", err)
+	} else if err != nil {
 		return fail(ReasonInvalidJSON, "decoding event: %v", err)
 	}
-	ev := &p.ev
-
-	eventID, err := requiredString(d, ev.id, "id")
+	ev := &rd.ev
+	eventID, err := requiredString(ev.id, "id")
 	if err != nil {
 		return err
 	}
-	typ, err := requiredString(d, ev.typ, "type")
+	typ, err := requiredString(ev.typ, "type")
 	if err != nil {
 		return err
 	}
@@ -295,7 +276,37 @@ func normalize(r *Result, p *parser, raw []byte, share bool, meta Meta, actor ma
 	if err != nil {
 		return err
 	}
+	setEvent(l, meta, eventID, typ, eff)
 
+	if ok, err := isObject(ev.project, "project"); err != nil {
+		return err
+	} else if ok {
+		if rd.projErr != nil {
+			return rd.projErr
+		}
+		l.ProjectID, l.ProjectName = rd.projID, rd.projName
+	}
+	if ok, err := isObject(ev.actor, "actor"); err != nil {
+		return err
+	} else if ok {
+		if err := setActor(r, &rd.actor, actor); err != nil {
+			return err
+		}
+	}
+	// The payload is the member named after the type (the last one, as
+	// encoding/json would pick).
+	if has, err := rd.payload(); err != nil {
+		return fail(ReasonInvalidJSON, "decoding event: %v", err) // validated already
+	} else if !has {
+		rd.direct, rd.walked = rd.direct[:0], rd.walked[:0]
+	}
+	l.Resources = resources(rd.direct, l.ProjectID, rd.walked, res)
+	return nil
+}
+
+// setEvent fills the columns of l that come from meta and the event's id,
+// type and effective_at.
+func setEvent(l *schema.AuditLog, meta Meta, eventID, typ string, eff time.Time) {
 	l.WorkspaceID = meta.WorkspaceID
 	l.SourceID = meta.SourceID
 	l.SourceType = meta.SourceType
@@ -308,45 +319,6 @@ func normalize(r *Result, p *parser, raw []byte, share bool, meta Meta, actor ma
 	l.EventType = Family(typ)
 	l.ReadOnly = ReadOnly(typ)
 	l.ServiceName = ServiceName
-
-	if ok, err := object(ev.project, "project"); err != nil {
-		return err
-	} else if ok {
-		if p.projErr != nil {
-			return p.projErr
-		}
-		l.ProjectID, l.ProjectName = p.projID, p.projName
-	}
-	if ok, err := object(ev.actor, "actor"); err != nil {
-		return err
-	} else if ok {
-		if err := setActor(r, &p.actor, actor); err != nil {
-			return err
-		}
-	}
-
-	// The payload is the member named after the type (the last one, as
-	// encoding/json would pick). It was read during the scan unless it came
-	// before the type.
-	var payload []byte
-	for i := len(ev.objects) - 1; i >= 0; i-- {
-		if m := ev.objects[i]; m.is(typ) {
-			payload = m.val
-			break
-		}
-	}
-	if payload != nil {
-		if at := cap(raw) - cap(payload); at != p.payStart {
-			p.direct, p.walked = p.direct[:0], p.walked[:0]
-			if _, err := p.scanObject(raw, at, 1, ctx{k: ctxPayload}); err != nil {
-				return fail(ReasonInvalidJSON, "decoding event: %v", err) // validated already
-			}
-		}
-	} else {
-		p.direct, p.walked = nil, nil
-	}
-	l.Resources = resources(p.direct, l.ProjectID, p.walked, res)
-	return nil
 }
 
 // setActor fills r's actor columns from a (read from an actor object),
@@ -404,31 +376,30 @@ func setActor(r *Result, a *actorState, am map[string]string) error {
 	return nil
 }
 
-func requiredString(d *doc, m member, key string) (string, error) {
-	switch m.kind {
+func requiredString(v value, key string) (string, error) {
+	switch v.kind {
 	case 0, kindNull:
 		return "", fail(ReasonMissingField, "field %q is missing", key)
 	case kindString:
 	default:
-		return "", fail(ReasonWrongType, "field %q: want a string, got %s", key, m.kind)
+		return "", fail(ReasonWrongType, "field %q: want a string, got %s", key, v.kind)
 	}
-	s := d.str(m.val)
-	if s == "" {
+	if v.text == "" {
 		return "", fail(ReasonMissingField, "field %q is empty", key)
 	}
-	return s, nil
+	return v.text, nil
 }
 
 // effectiveAt parses Unix seconds; an integral float (1.7e9) is accepted.
-func effectiveAt(m member) (time.Time, error) {
-	switch m.kind {
+func effectiveAt(v value) (time.Time, error) {
+	switch v.kind {
 	case 0, kindNull:
 		return time.Time{}, fail(ReasonMissingField, `field "effective_at" is missing`)
 	case kindNumber:
 	default:
-		return time.Time{}, fail(ReasonWrongType, `field "effective_at": want Unix seconds, got %s`, m.kind)
+		return time.Time{}, fail(ReasonWrongType, `field "effective_at": want Unix seconds, got %s`, v.kind)
 	}
-	s := string(m.val)
+	s := v.text
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
 		f, ferr := strconv.ParseFloat(s, 64)
@@ -446,37 +417,39 @@ func effectiveAt(m member) (time.Time, error) {
 	return time.Unix(n, 0).UTC(), nil
 }
 
-// object checks that m is an object (or absent/null: ok false).
-func object(m member, path string) (bool, error) {
-	switch m.kind {
+// isObject checks that a member of kind k is an object (or absent/null:
+// false).
+func isObject(k kind, path string) (bool, error) {
+	switch k {
 	case 0, kindNull:
 		return false, nil
 	case kindObject:
 		return true, nil
 	}
-	return false, fail(ReasonWrongType, "field %q: want an object, got %s", path, m.kind)
+	return false, fail(ReasonWrongType, "field %q: want an object, got %s", path, k)
 }
 
-// optString reads an optional string member into dst.
-func optString(d *doc, m member, path string, dst *string) error {
-	switch m.kind {
+// optString reads an optional string member, name of the object at path,
+// into dst.
+func optString(v value, path, name string, dst *string) error {
+	switch v.kind {
 	case kindNull:
 		return nil
 	case kindString:
-		*dst = d.str(m.val)
+		*dst = v.text
 		return nil
 	}
-	return fail(ReasonWrongType, "field %q: want a string, got %s", path+"."+m.name(), m.kind)
+	return fail(ReasonWrongType, "field %q: want a string, got %s", path+"."+name, v.kind)
 }
 
 // lenient returns a JSON scalar as text: a string unquoted, a number or
 // boolean as written; null, objects and arrays give "".
-func lenient(d *doc, m member) string {
-	switch m.kind {
+func lenient(v value) string {
+	switch v.kind {
 	case kindString:
-		return strings.TrimSpace(d.str(m.val))
+		return strings.TrimSpace(v.text)
 	case kindNumber, kindTrue, kindFalse:
-		return string(m.val)
+		return v.text
 	}
 	return ""
 }

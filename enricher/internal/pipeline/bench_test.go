@@ -16,6 +16,7 @@ import (
 
 	"github.com/auditpipe/auditpipe/enricher/internal/avroenc"
 	"github.com/auditpipe/auditpipe/enricher/internal/geo"
+	"github.com/auditpipe/auditpipe/pkg/contract"
 	"github.com/auditpipe/auditpipe/pkg/dev/kafkatest"
 	"github.com/auditpipe/auditpipe/pkg/dev/mmdbgen"
 	"github.com/auditpipe/auditpipe/pkg/dev/openaisim"
@@ -32,8 +33,8 @@ func newProcessor(tb testing.TB) *Processor {
 	cfg.City, cfg.ASN, cfg.ISP, cfg.ConnectionType, cfg.Enterprise = paths.City, paths.ASN, paths.ISP, paths.ConnectionType, paths.Enterprise
 	g, err := geo.New(cfg, nil, nil)
 	require.NoError(tb, err)
-	reg := kafkatest.NewRegistry(tb)
-	_, id, err := schema.NewSerde(context.Background(), reg.Client(tb), schema.Subject, true)
+	reg := kafkatest.NewFakeSchemaRegistry(tb)
+	_, id, err := schema.NewSerde(context.Background(), reg.Client(tb), contract.SubjectEnriched, true)
 	require.NoError(tb, err)
 	enc, err := avroenc.New(id)
 	require.NoError(tb, err)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,20 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/auditpipe/auditpipe/enricher/internal/normalize"
-)
-
-// Stage is the dlq_stage header value of this service.
-const Stage = "enricher"
-
-// DLQ header names (design.md).
-const (
-	HeaderDLQStage     = "dlq_stage"
-	HeaderDLQReason    = "dlq_reason"
-	HeaderDLQError     = "dlq_error"
-	HeaderDLQTopic     = "dlq_topic"
-	HeaderDLQPartition = "dlq_partition"
-	HeaderDLQOffset    = "dlq_offset"
-	HeaderDLQTime      = "dlq_time"
+	"github.com/auditpipe/auditpipe/pkg/contract"
 )
 
 // Config names the topics and bounds the work per transaction.
@@ -71,7 +57,7 @@ type Pipeline struct {
 
 type metrics struct {
 	in, out     prometheus.Counter
-	dlq         *prometheus.CounterVec
+	dlq         *contract.DLQCounter
 	committed   prometheus.Counter
 	aborted     prometheus.Counter
 	txnDuration prometheus.Histogram
@@ -92,10 +78,6 @@ func newMetrics(reg prometheus.Registerer) (metrics, error) {
 			Namespace: "auditpipe", Subsystem: "enricher", Name: "events_out_total",
 			Help: "Enriched records in committed transactions.",
 		}),
-		dlq: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "auditpipe", Name: "dlq_records_total",
-			Help: "Records dead-lettered in committed transactions, by stage and reason.",
-		}, []string{"stage", "reason"}),
 		committed: txns.WithLabelValues("committed"),
 		aborted:   txns.WithLabelValues("aborted"),
 		txnDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -109,11 +91,14 @@ func newMetrics(reg prometheus.Registerer) (metrics, error) {
 			Buckets: prometheus.ExponentialBuckets(1, 4, 8),
 		}),
 	}
-	for _, r := range append(normalize.Reasons(), ReasonInvalidRecord, ReasonEncoding, ReasonOutputTooLarge) {
-		m.dlq.WithLabelValues(Stage, r) // export zeros
+	// Dead letters are counted once their transaction committed.
+	dlq, err := contract.NewDLQCounter(reg, contract.StageEnricher, append(normalize.Reasons(), ReasonInvalidRecord, ReasonEncoding, ReasonOutputTooLarge)...)
+	if err != nil {
+		return metrics{}, err
 	}
+	m.dlq = dlq
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.in, m.out, m.dlq, txns, m.txnDuration, m.batchSize} {
+		for _, c := range []prometheus.Collector{m.in, m.out, txns, m.txnDuration, m.batchSize} {
 			if err := reg.Register(c); err != nil {
 				return metrics{}, fmt.Errorf("registering pipeline metrics: %w", err)
 			}
@@ -285,25 +270,6 @@ func (p *Pipeline) transform(recs []*kgo.Record, emit func(i int, res result)) {
 	wg.Wait()
 }
 
-func (p *Pipeline) dlqRecord(r *kgo.Record, res result) *kgo.Record {
-	msg := res.err.Error()
-	if len(msg) > 1024 {
-		msg = msg[:1024]
-	}
-	h := make([]kgo.RecordHeader, 0, len(r.Headers)+7)
-	h = append(h, r.Headers...)
-	h = append(h,
-		kgo.RecordHeader{Key: HeaderDLQStage, Value: []byte(Stage)},
-		kgo.RecordHeader{Key: HeaderDLQReason, Value: []byte(res.reason)},
-		kgo.RecordHeader{Key: HeaderDLQError, Value: []byte(msg)},
-		kgo.RecordHeader{Key: HeaderDLQTopic, Value: []byte(r.Topic)},
-		kgo.RecordHeader{Key: HeaderDLQPartition, Value: []byte(strconv.Itoa(int(r.Partition)))},
-		kgo.RecordHeader{Key: HeaderDLQOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
-		kgo.RecordHeader{Key: HeaderDLQTime, Value: []byte(p.now().UTC().Format(time.RFC3339Nano))},
-	)
-	return &kgo.Record{Topic: p.cfg.DLQTopic, Key: r.Key, Value: r.Value, Headers: h}
-}
-
 // end ends the open transaction, committing it (with the consumed offsets)
 // when commit is kgo.TryCommit and the group still owns them. It has an
 // EndTimeout of its own, apart from the one producing used up: committing
@@ -362,7 +328,7 @@ func (p *Pipeline) transact(recs []*kgo.Record) (bool, error) {
 		r := recs[i]
 		if res.err != nil {
 			dlqByReason[res.reason]++
-			p.sess.Produce(ctx, p.dlqRecord(r, res), promise)
+			p.sess.Produce(ctx, contract.DeadLetter(p.cfg.DLQTopic, r, contract.StageEnricher, res.reason, res.err.Error(), p.now()), promise)
 			return
 		}
 		out++
@@ -391,7 +357,7 @@ func (p *Pipeline) transact(recs []*kgo.Record) (bool, error) {
 	p.m.committed.Inc()
 	p.m.out.Add(float64(out))
 	for reason, n := range dlqByReason {
-		p.m.dlq.WithLabelValues(Stage, reason).Add(float64(n))
+		p.m.dlq.Add(reason, n)
 		p.logger.Warn("dead-lettered records", slog.String("reason", reason), slog.Int("records", n))
 	}
 	return true, nil

@@ -11,6 +11,7 @@ import (
 
 	"github.com/auditpipe/auditpipe/enricher/internal/geo"
 	"github.com/auditpipe/auditpipe/enricher/internal/normalize"
+	"github.com/auditpipe/auditpipe/pkg/contract"
 	"github.com/auditpipe/auditpipe/pkg/schema"
 )
 
@@ -48,8 +49,8 @@ type Processor struct {
 }
 
 // metaHeaders are the headers normalize.ParseMeta reads.
-var metaHeaders = [...]string{normalize.HeaderWorkspaceID, normalize.HeaderSourceID, normalize.HeaderSourceType,
-	normalize.HeaderSourceTTL, normalize.HeaderReceivedAt, normalize.HeaderTags}
+var metaHeaders = [...]string{contract.HeaderWorkspaceID, contract.HeaderSourceID, contract.HeaderSourceType,
+	contract.HeaderSourceTTL, contract.HeaderReceivedAt, contract.HeaderTags}
 
 // Process returns the encoded enriched value of r, or an error for which
 // normalize.ReasonOf gives the dead-letter reason. Pass the value to Done
@@ -78,7 +79,7 @@ func (p *Processor) Process(r *kgo.Record) ([]byte, error) {
 		}
 		return "", false
 	}
-	src, _ := get(normalize.HeaderSourceID)
+	src, _ := get(contract.HeaderSourceID)
 	ts := r.Timestamp
 	if ts.IsZero() {
 		ts = time.Now()

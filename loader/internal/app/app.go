@@ -4,21 +4,21 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/auditpipe/auditpipe/loader/internal/chwriter"
 	"github.com/auditpipe/auditpipe/loader/internal/pipeline"
 	"github.com/auditpipe/auditpipe/pkg/kafka"
+	"github.com/auditpipe/auditpipe/pkg/retry"
 	"github.com/auditpipe/auditpipe/pkg/schema"
 	"github.com/auditpipe/auditpipe/pkg/service"
 )
 
 // Run runs the loader until ctx is done: it applies the migrations and
 // installs the detections (unless disabled), then consumes, loads and
-// commits; on shutdown it flushes and commits what it holds. With
-// MigrateOnly it applies the migrations, installs the detections and
-// returns.
+// commits; on shutdown it flushes and commits what it holds and leaves the
+// group. With MigrateOnly it applies the migrations, installs the
+// detections and returns.
 func Run(ctx context.Context, cfg Config, s service.Settings) error {
 	logger := s.Logger
 	w, err := chwriter.New(cfg.CH, logger)
@@ -36,80 +36,100 @@ func Run(ctx context.Context, cfg Config, s service.Settings) error {
 		}
 	}
 
-	dec, err := newDecoder(cfg.Registry)
+	p, err := newPipeline(cfg, s, w, logger)
 	if err != nil {
 		return err
 	}
-	kopts, err := cfg.Kafka.Options(logger, s.Registry, "loader")
-	if err != nil {
-		return fmt.Errorf("configuring kafka: %w", err)
-	}
-	p, err := pipeline.New(cfg.pipelineConfig(), pipeline.Options{
-		ClientOpts: append(kopts, cfg.Consumer.Membership.Options()...), Decoder: dec, Inserter: w, Logger: logger, Registerer: s.Registry,
-	})
+	stopWatch, err := watchProgress(ctx, cfg, s, p, logger)
 	if err != nil {
 		return err
 	}
-	watch, err := kafka.NewConsumerProgressWatch(p.Client(), kafka.ProgressConfig{
-		Group: cfg.Consumer.Group, Topic: cfg.Consumer.Topic, StallTimeout: cfg.Consumer.StallTimeout,
-	}, logger, s.Registry)
-	if err != nil {
-		return err
-	}
+	defer stopWatch()
 	if s.Admin != nil {
 		s.Admin.AddCheck("clickhouse", w.Ping)
 		s.Admin.AddCheck("kafka", func(ctx context.Context) error { return kafka.Ping(ctx, p.Client()) })
 		s.Admin.AddCheck("flush", p.Ready)
-		s.Admin.AddCheck("progress", watch.Ready)
 	}
-	logger.Info("loading", "topic", cfg.Consumer.Topic, "group", cfg.Consumer.Group, "instance_id", cfg.Consumer.InstanceID, "table", cfg.CH.Database+"."+schema.Table)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	wctx, stopWatch := context.WithCancel(ctx)
-	defer stopWatch()
-	wg.Go(func() { _ = watch.Run(wctx) })
+	logger.Info("loading", slog.String("topic", cfg.Consumer.Topic), slog.String("group", cfg.Consumer.Group),
+		slog.String("instance_id", cfg.Consumer.InstanceID), slog.String("table", cfg.CH.Database+"."+schema.Table))
 	err = p.Run(ctx)
 	if lerr := cfg.Consumer.Membership.Leave(cfg.Kafka, cfg.Consumer.Group); lerr != nil {
-		logger.Warn("leaving the consumer group", "error", lerr)
+		logger.Warn("leaving the consumer group", slog.Any("error", lerr))
 	}
 	return err
 }
 
-// migrate applies the migrations and installs the detections, retrying
-// while ClickHouse is unreachable (it may start after the loader) until ctx
-// is done.
-func migrate(ctx context.Context, w *chwriter.Writer, cfg Config, logger *slog.Logger) error {
-	backoff := cfg.Consumer.RetryBackoff
-	for {
-		applied, err := w.Migrate(ctx)
-		if err == nil {
-			if err := w.CheckTable(ctx); err != nil {
-				return err
-			}
-			if len(applied) > 0 {
-				logger.Info("schema migrated", "applied", applied)
-			}
-			err = w.InstallDetections(ctx)
-		}
-		if err == nil {
-			return nil
-		}
-		if chwriter.Unavailable(err) && ctx.Err() == nil {
-			logger.Warn("migrating: clickhouse unavailable, retrying", "retry_in", backoff, "error", err)
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("migrating: %w", err)
-			case <-time.After(backoff):
-			}
-			backoff = min(backoff*2, cfg.Consumer.RetryBackoffMax)
-			continue
-		}
-		return fmt.Errorf("migrating: %w", err)
+// newPipeline builds the consumer pipeline: its registry decoder, its
+// Kafka client (with the group membership) and w as the inserter.
+func newPipeline(cfg Config, s service.Settings, w *chwriter.Writer, logger *slog.Logger) (*pipeline.Pipeline, error) {
+	dec, err := newDecoder(cfg.SchemaRegistry)
+	if err != nil {
+		return nil, err
 	}
+	kopts, err := cfg.Kafka.Options(logger, s.Metrics, "loader")
+	if err != nil {
+		return nil, fmt.Errorf("configuring kafka: %w", err)
+	}
+	return pipeline.New(cfg.pipelineConfig(), pipeline.Options{
+		ClientOpts: append(kopts, cfg.Consumer.Membership.Options()...),
+		Decoder:    dec, Inserter: w, Logger: logger, Registerer: s.Metrics,
+	})
 }
 
-func newDecoder(c RegistryConfig) (*schema.Decoder, error) {
-	cl, err := c.Registry.Client("auditpipe-loader")
+// watchProgress starts the group's progress watch (stall detection, the
+// readiness check "progress"); the returned stop ends it and waits.
+func watchProgress(ctx context.Context, cfg Config, s service.Settings, p *pipeline.Pipeline, logger *slog.Logger) (stop func(), err error) {
+	watch, err := kafka.NewConsumerProgressWatch(p.Client(), kafka.ProgressConfig{
+		Group: cfg.Consumer.Group, Topic: cfg.Consumer.Topic, StallTimeout: cfg.Consumer.StallTimeout,
+	}, logger, s.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	if s.Admin != nil {
+		s.Admin.AddCheck("progress", watch.Ready)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = watch.Run(wctx)
+	}()
+	return func() { cancel(); <-done }, nil
+}
+
+// migrate applies the migrations, checks the table and installs the
+// detections, retrying with the consumer's retry policy while ClickHouse
+// is unreachable (it may start after the loader) until ctx is done. Every
+// step is idempotent, so a retry repeats them all.
+func migrate(ctx context.Context, w *chwriter.Writer, cfg Config, logger *slog.Logger) error {
+	policy := retry.Policy{Initial: cfg.Consumer.RetryBackoff, Max: cfg.Consumer.RetryBackoffMax}
+	var applied []int
+	err := policy.Do(ctx, func(ctx context.Context) error {
+		a, err := w.Migrate(ctx)
+		applied = append(applied, a...)
+		if err == nil {
+			if err = w.CheckTable(ctx); err == nil {
+				err = w.InstallDetections(ctx)
+			}
+		}
+		if err != nil && !chwriter.Unavailable(err) {
+			return retry.Permanent(err)
+		}
+		return err
+	}, func(_ int, err error, in time.Duration) {
+		logger.Warn("migrating: clickhouse unavailable, retrying", slog.Duration("retry_in", in), slog.Any("error", err))
+	})
+	if err != nil {
+		return fmt.Errorf("migrating: %w", err)
+	}
+	if len(applied) > 0 {
+		logger.Info("schema migrated", slog.Any("applied", applied))
+	}
+	return nil
+}
+
+func newDecoder(c SchemaRegistryConfig) (*schema.Decoder, error) {
+	cl, err := c.SchemaRegistry.Client("auditpipe-loader")
 	if err != nil {
 		return nil, err
 	}

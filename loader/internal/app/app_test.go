@@ -36,7 +36,7 @@ func TestInvalidConfig(t *testing.T) {
 	cfg := app.DefaultConfig()
 	cfg.Consumer.DLQTopic = cfg.Consumer.Topic
 	cfg.CH.Protocol = "grpc"
-	cfg.Registry.URLs = []string{"ftp://x"}
+	cfg.SchemaRegistry.URLs = []string{"ftp://x"}
 	cfg.CH.Detections.Refresh = 0
 	err := config.Validate(cfg)
 	require.ErrorContains(t, err, "dlq_topic")

@@ -18,22 +18,22 @@ type Config struct {
 	// Runtime holds the log, admin and shutdown_timeout keys.
 	service.Runtime `koanf:",squash"`
 
-	Kafka    kafka.Config    `koanf:"kafka"`
-	Registry RegistryConfig  `koanf:"registry"`
-	Consumer ConsumerConfig  `koanf:"consumer"`
-	Batch    batch.Policy    `koanf:"batch"`
-	CH       chwriter.Config `koanf:"clickhouse"`
+	Kafka          kafka.Config         `koanf:"kafka"`
+	SchemaRegistry SchemaRegistryConfig `koanf:"registry"`
+	Consumer       ConsumerConfig       `koanf:"consumer"`
+	Batch          batch.Policy         `koanf:"batch"`
+	CH             chwriter.Config      `koanf:"clickhouse"`
 	// MigrateOnly applies the ClickHouse migrations, installs the
 	// detections (clickhouse.detections.install) and exits (a deploy-time
 	// step); clickhouse.migrate is then irrelevant.
 	MigrateOnly bool `koanf:"migrate_only"`
 }
 
-// RegistryConfig is how the loader reaches the Schema Registry: the
+// SchemaRegistryConfig is how the loader reaches the Schema Registry: the
 // connection keys (urls, username, password, password_file, timeout) and
 // the schema cache bound.
-type RegistryConfig struct {
-	schema.Registry `koanf:",squash"`
+type SchemaRegistryConfig struct {
+	schema.SchemaRegistry `koanf:",squash"`
 	// MaxSchemas bounds the cached writer schemas.
 	MaxSchemas int `koanf:"max_schemas"`
 }
@@ -66,9 +66,9 @@ func DefaultConfig() Config {
 	kc := kafka.DefaultConfig()
 	kc.ClientID = "auditpipe-loader"
 	return Config{
-		Runtime:  service.DefaultRuntime("127.0.0.1:9103"),
-		Kafka:    kc,
-		Registry: RegistryConfig{Registry: schema.Registry{URLs: []string{"http://127.0.0.1:8081"}, Timeout: 10 * time.Second}, MaxSchemas: 128},
+		Runtime:        service.DefaultRuntime("127.0.0.1:9103"),
+		Kafka:          kc,
+		SchemaRegistry: SchemaRegistryConfig{SchemaRegistry: schema.SchemaRegistry{URLs: []string{"http://127.0.0.1:8081"}, Timeout: 10 * time.Second}, MaxSchemas: 128},
 		Consumer: ConsumerConfig{Topic: pc.Topic, Group: pc.Group, DLQTopic: pc.DLQTopic, RetryBackoff: pc.RetryBackoff,
 			RetryBackoffMax: pc.RetryBackoffMax, RevokeTimeout: pc.RevokeTimeout, InsertConcurrency: pc.InsertConcurrency,
 			Membership: kafka.DefaultMembership(), StallTimeout: 2 * time.Minute},
@@ -96,8 +96,8 @@ func (c Config) Validate() error {
 }
 
 // Validate checks the registry section.
-func (c RegistryConfig) Validate() error {
-	errs := c.Registry.Problems()
+func (c SchemaRegistryConfig) Validate() error {
+	errs := c.SchemaRegistry.Problems()
 	if c.MaxSchemas < 0 {
 		errs = append(errs, errors.New("max_schemas: must not be negative (0: the default)"))
 	}

@@ -3,6 +3,7 @@ package chwriter
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/auditpipe/auditpipe/pkg/detections"
@@ -98,7 +99,7 @@ func (w *Writer) Migrate(ctx context.Context) ([]int, error) {
 		if err := w.conn.Exec(ctx, rec); err != nil {
 			return done, fmt.Errorf("recording migration %04d_%s: %w", m.Version, m.Name, err)
 		}
-		w.logger.Info("applied migration", "version", m.Version, "name", m.Name)
+		w.logger.Info("applied migration", slog.Int("version", m.Version), slog.String("name", m.Name))
 		done = append(done, m.Version)
 	}
 	return done, nil

@@ -61,7 +61,7 @@ func New(cfg Config, logger *slog.Logger) (*Writer, error) {
 	}
 	cols := schema.Columns()
 	names := make([]string, len(cols))
-	w := &Writer{cfg: cfg, conn: conn, logger: logger.With("component", "loader.chwriter")}
+	w := &Writer{cfg: cfg, conn: conn, logger: logger.With(slog.String("component", "loader.chwriter"))}
 	for i, c := range cols {
 		names[i] = "`" + c.Name + "`"
 		w.cols = append(w.cols, clickhouse.ColumnNameAndType{Name: c.Name, Type: c.CHType})

@@ -18,6 +18,7 @@ import (
 	"github.com/auditpipe/auditpipe/loader/internal/batch"
 	"github.com/auditpipe/auditpipe/loader/internal/chwriter"
 	"github.com/auditpipe/auditpipe/loader/internal/pipeline"
+	"github.com/auditpipe/auditpipe/pkg/contract"
 	"github.com/auditpipe/auditpipe/pkg/dev/chserver/chservertest"
 	"github.com/auditpipe/auditpipe/pkg/dev/kafkatest"
 	"github.com/auditpipe/auditpipe/pkg/schema"
@@ -39,7 +40,7 @@ var benchRows = func() int {
 // embedded ClickHouse.
 type benchFixture struct {
 	cluster *kafkatest.Cluster
-	reg     *kafkatest.Registry
+	reg     *kafkatest.FakeSchemaRegistry
 	db      string
 	w       *chwriter.Writer
 	table   string // database-qualified openai_audit_logs
@@ -49,8 +50,8 @@ func newBenchFixture(b *testing.B, optimizeOnInsert bool) *benchFixture {
 	b.Helper()
 	f := &benchFixture{}
 	f.cluster = kafkatest.NewCluster(b, kfake.SeedTopics(4, topic, dlq))
-	f.reg = kafkatest.NewRegistry(b)
-	serde, _, err := schema.NewSerde(b.Context(), f.reg.Client(b), schema.Subject, true)
+	f.reg = kafkatest.NewFakeSchemaRegistry(b)
+	serde, _, err := schema.NewSerde(b.Context(), f.reg.Client(b), contract.SubjectEnriched, true)
 	require.NoError(b, err)
 	var chURL string
 	chURL, f.db = chservertest.NewDatabase(b)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/auditpipe/auditpipe/loader/internal/batch"
+	"github.com/auditpipe/auditpipe/pkg/contract"
 )
 
 // Config configures a Pipeline.
@@ -36,9 +37,9 @@ type Config struct {
 // drain.
 func DefaultConfig() Config {
 	return Config{
-		Topic:             "openai-audit-enriched",
-		Group:             "auditpipe-loader",
-		DLQTopic:          "openai-audit-dlq",
+		Topic:             contract.TopicEnriched,
+		Group:             contract.GroupLoader,
+		DLQTopic:          contract.TopicDLQ,
 		Batch:             batch.DefaultPolicy(),
 		RetryBackoff:      100 * time.Millisecond,
 		RetryBackoffMax:   10 * time.Second,

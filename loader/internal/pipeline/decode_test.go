@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/auditpipe/auditpipe/pkg/contract"
 	"github.com/auditpipe/auditpipe/pkg/dev/kafkatest"
 	"github.com/auditpipe/auditpipe/pkg/schema"
 )
@@ -17,8 +18,8 @@ import (
 // or as a dead letter with a reason (the registry is up, so nothing is
 // transient).
 func FuzzDecode(f *testing.F) {
-	reg := kafkatest.NewRegistry(f)
-	serde, _, err := schema.NewSerde(f.Context(), reg.Client(f), schema.Subject, true)
+	reg := kafkatest.NewFakeSchemaRegistry(f)
+	serde, _, err := schema.NewSerde(f.Context(), reg.Client(f), contract.SubjectEnriched, true)
 	require.NoError(f, err)
 	dec, err := schema.NewDecoder(reg.Client(f), 0)
 	require.NoError(f, err)

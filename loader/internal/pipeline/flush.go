@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/auditpipe/auditpipe/loader/internal/batch"
 	"github.com/auditpipe/auditpipe/loader/internal/chwriter"
+	"github.com/auditpipe/auditpipe/pkg/contract"
 	"github.com/auditpipe/auditpipe/pkg/schema"
 )
 
@@ -145,7 +147,7 @@ func (p *Pipeline) flush(ctx context.Context, only map[batch.TopicPartition]bool
 	}
 	p.m.batchRows.Observe(float64(rows))
 	p.m.batchBytes.Observe(float64(bytes))
-	p.logger.Debug("flushed", "parts", len(flushed), "rows", rows, "bytes", bytes, "oldest_record_delay", oldest)
+	p.logger.Debug("flushed", slog.Int("parts", len(flushed)), slog.Int("rows", rows), slog.Int("bytes", bytes), slog.Duration("oldest_record_delay", oldest))
 	return ferr
 }
 
@@ -192,9 +194,9 @@ func (p *Pipeline) flushPart(ctx context.Context, part *batch.Part[*entry]) erro
 		return fmt.Errorf("producing %d dead letters to %s: %w", len(dead), p.cfg.DLQTopic, err)
 	}
 	for _, r := range reasons {
-		p.m.dlq.WithLabelValues(dlqStage, r).Inc()
+		p.m.dlq.Add(r, 1)
 	}
-	p.logger.Warn("records sent to the dead-letter topic", "partition", part.TopicPartition.String(), "count", len(dead), "first_reason", reasons[0])
+	p.logger.Warn("records sent to the dead-letter topic", slog.String("partition", part.TopicPartition.String()), slog.Int("count", len(dead)), slog.String("first_reason", reasons[0]))
 	return nil
 }
 
@@ -241,22 +243,7 @@ func (p *Pipeline) insert(ctx context.Context, part *batch.Part[*entry], rows []
 // deadLetter builds the DLQ record of r: its key and value unchanged, its
 // headers plus the dlq_* ones.
 func (p *Pipeline) deadLetter(r *kgo.Record, reason, msg string) *kgo.Record {
-	const maxErr = 1024
-	if len(msg) > maxErr {
-		msg = msg[:maxErr]
-	}
-	h := make([]kgo.RecordHeader, 0, len(r.Headers)+7)
-	h = append(h, r.Headers...)
-	h = append(h,
-		kgo.RecordHeader{Key: "dlq_stage", Value: []byte(dlqStage)},
-		kgo.RecordHeader{Key: "dlq_reason", Value: []byte(reason)},
-		kgo.RecordHeader{Key: "dlq_error", Value: []byte(msg)},
-		kgo.RecordHeader{Key: "dlq_topic", Value: []byte(r.Topic)},
-		kgo.RecordHeader{Key: "dlq_partition", Value: []byte(strconv.Itoa(int(r.Partition)))},
-		kgo.RecordHeader{Key: "dlq_offset", Value: []byte(strconv.FormatInt(r.Offset, 10))},
-		kgo.RecordHeader{Key: "dlq_time", Value: []byte(p.now().UTC().Format(time.RFC3339Nano))},
-	)
-	return &kgo.Record{Topic: p.cfg.DLQTopic, Key: r.Key, Value: r.Value, Headers: h}
+	return contract.DeadLetter(p.cfg.DLQTopic, r, contract.StageLoader, reason, msg, p.now())
 }
 
 // commit commits offs synchronously, each partition with its metadata.

@@ -24,6 +24,7 @@ import (
 	"github.com/auditpipe/auditpipe/loader/internal/batch"
 	"github.com/auditpipe/auditpipe/loader/internal/chwriter"
 	"github.com/auditpipe/auditpipe/loader/internal/pipeline"
+	"github.com/auditpipe/auditpipe/pkg/contract"
 	"github.com/auditpipe/auditpipe/pkg/dev/chserver/chservertest"
 	"github.com/auditpipe/auditpipe/pkg/dev/kafkatest"
 	"github.com/auditpipe/auditpipe/pkg/schema"
@@ -39,7 +40,7 @@ const (
 type env struct {
 	t       *testing.T
 	cluster *kafkatest.Cluster
-	reg     *kafkatest.Registry
+	reg     *kafkatest.FakeSchemaRegistry
 	serde   *sr.Serde
 	chURL   string
 	db      string
@@ -50,8 +51,8 @@ func newEnv(t *testing.T, ddl func(string) string) *env {
 	t.Helper()
 	e := &env{t: t}
 	e.cluster = kafkatest.NewCluster(t, kfake.SeedTopics(4, topic, dlq))
-	e.reg = kafkatest.NewRegistry(t)
-	serde, _, err := schema.NewSerde(t.Context(), e.reg.Client(t), schema.Subject, true)
+	e.reg = kafkatest.NewFakeSchemaRegistry(t)
+	serde, _, err := schema.NewSerde(t.Context(), e.reg.Client(t), contract.SubjectEnriched, true)
 	require.NoError(t, err)
 	e.serde = serde
 	e.chURL, e.db = chservertest.NewDatabase(t)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/auditpipe/auditpipe/pkg/contract"
 )
 
 type metrics struct {
@@ -16,7 +18,7 @@ type metrics struct {
 	recordDelay   prometheus.Histogram
 	inserts       *prometheus.CounterVec
 	retries       prometheus.Counter
-	dlq           *prometheus.CounterVec
+	dlq           *contract.DLQCounter
 	lag           prometheus.Gauge
 	buffered      prometheus.Gauge
 	commits       *prometheus.CounterVec
@@ -44,8 +46,6 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "INSERT statements by result: ok, rejected (the rows were bad), error (transient)."}, []string{"result"}),
 		retries: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "flush_retries_total",
 			Help: "Flushes retried after a transient failure (ClickHouse, registry or Kafka unavailable)."}),
-		dlq: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "dlq_records_total",
-			Help: "Records sent to the dead-letter topic, by stage and reason."}, []string{"stage", "reason"}),
 		lag: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "consumer_lag_records",
 			Help: "Records between the last consumed offset and the high watermark, summed over the owned partitions."}),
 		buffered: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "buffered_records",
@@ -53,9 +53,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		commits: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "commits_total",
 			Help: "Offset commits by kind (intent, done) and result (ok, error)."}, []string{"kind", "result"}),
 	}
+	dlq, err := contract.NewDLQCounter(reg, contract.StageLoader, ReasonAvroDecode, ReasonInvalidRecord, ReasonClickHouseRejected)
+	if err != nil {
+		return nil, err
+	}
+	m.dlq = dlq
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.consumed, m.rowsInserted, m.bytesInserted, m.batchRows, m.batchBytes,
-			m.insertSeconds, m.recordDelay, m.inserts, m.retries, m.dlq, m.lag, m.buffered, m.commits} {
+			m.insertSeconds, m.recordDelay, m.inserts, m.retries, m.lag, m.buffered, m.commits} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("registering loader metrics: %w", err)
 			}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -16,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/auditpipe/auditpipe/loader/internal/batch"
+	"github.com/auditpipe/auditpipe/pkg/retry"
 	"github.com/auditpipe/auditpipe/pkg/schema"
 )
 
@@ -58,7 +58,6 @@ const (
 	ReasonAvroDecode         = "avro_decode"
 	ReasonInvalidRecord      = "invalid_record"
 	ReasonClickHouseRejected = "clickhouse_rejected"
-	dlqStage                 = "loader"
 )
 
 // Pipeline moves records from the enriched topic into ClickHouse. Build it
@@ -438,15 +437,10 @@ func (p *Pipeline) decode(ctx context.Context, r *kgo.Record, e *entry) error {
 	return err
 }
 
-// backoff returns the wait before retry attempt n (1-based): exponential
-// from RetryBackoff to RetryBackoffMax, with jitter in [50%, 100%].
+// backoff returns the wait before retry attempt n (1-based): the retry
+// policy from RetryBackoff to RetryBackoffMax.
 func (p *Pipeline) backoff(n int) time.Duration {
-	d := p.cfg.RetryBackoff
-	for i := 1; i < n && d < p.cfg.RetryBackoffMax; i++ {
-		d *= 2
-	}
-	d = min(d, p.cfg.RetryBackoffMax)
-	return d/2 + rand.N(d/2+1) //nolint:gosec // jitter needs no cryptographic randomness
+	return retry.Policy{Initial: p.cfg.RetryBackoff, Max: p.cfg.RetryBackoffMax}.Delay(n)
 }
 
 // flushOnce makes one attempt to flush the ready parts (of only, when

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -148,7 +149,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-ClickHouse-Timezone", s.hello.timezone)
 	if err := s.serveQuery(w, r, req); err != nil {
 		ex := writeException(w, err)
-		s.log.Debug("query failed", "query_id", req.queryID, "code", ex.code, "error", ex.msg)
+		s.log.Debug("query failed", slog.String("query_id", req.queryID), slog.Int("code", ex.code), slog.String("error", ex.msg))
 	}
 }
 
@@ -314,7 +315,7 @@ func (s *Server) runQuery(w http.ResponseWriter, r *http.Request, req *request, 
 	if req.compress {
 		w.WriteHeader(http.StatusOK)
 		if err := writeFramed(w, data, req.frameMethod, req.frameLevel); err != nil {
-			s.log.Debug("writing response", "error", err)
+			s.log.Debug("writing response", slog.Any("error", err))
 		}
 		return nil
 	}
@@ -328,7 +329,7 @@ func (s *Server) runQuery(w http.ResponseWriter, r *http.Request, req *request, 
 			err = errors.Join(err, ew.Close())
 		}
 		if err != nil {
-			s.log.Debug("writing response", "error", err)
+			s.log.Debug("writing response", slog.Any("error", err))
 		}
 		return nil
 	}

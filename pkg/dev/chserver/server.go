@@ -168,7 +168,7 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 func (s *Server) run(ctx context.Context) error {
-	s.log.Info("chserver listening", "url", s.URL(), "data_dir", s.db.Path(), "pool_size", s.db.PoolSize())
+	s.log.Info("chserver listening", slog.String("url", s.URL()), slog.String("data_dir", s.db.Path()), slog.Int("pool_size", s.db.PoolSize()))
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- s.http.Serve(s.ln) }()
 	var err error

@@ -83,8 +83,8 @@ func TestFaultsRetryFastWithShortMetadataAge(t *testing.T) {
 	assert.Equal(t, 3, h.Hits())
 }
 
-func TestRegistry(t *testing.T) {
-	r := kafkatest.NewRegistry(t)
+func TestFakeSchemaRegistry(t *testing.T) {
+	r := kafkatest.NewFakeSchemaRegistry(t)
 	assert.Contains(t, r.URL(), "http://127.0.0.1:")
 
 	cl := r.Client(t)

@@ -7,31 +7,32 @@ import (
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 )
 
-// Registry is an in-process Schema Registry (srfake) on a random loopback
-// port that lives until the test ends. It does no real compatibility
-// checking: every compatibility check passes.
-type Registry struct {
+// FakeSchemaRegistry is an in-process Schema Registry (srfake) on a
+// random loopback port that lives until the test ends. It does no real
+// compatibility checking: every compatibility check passes.
+type FakeSchemaRegistry struct {
 	fake *srfake.Registry
 }
 
-// NewRegistry starts a registry and closes it when the test ends.
-func NewRegistry(t testing.TB, opts ...srfake.Option) *Registry {
+// NewFakeSchemaRegistry starts a registry and closes it when the test
+// ends.
+func NewFakeSchemaRegistry(t testing.TB, opts ...srfake.Option) *FakeSchemaRegistry {
 	t.Helper()
 	r := srfake.New(opts...)
 	t.Cleanup(r.Close)
-	return &Registry{fake: r}
+	return &FakeSchemaRegistry{fake: r}
 }
 
 // URL returns the registry's base URL (http://127.0.0.1:port).
-func (r *Registry) URL() string { return r.fake.URL() }
+func (r *FakeSchemaRegistry) URL() string { return r.fake.URL() }
 
 // Fake returns the underlying srfake registry, for SeedSchema,
 // RegisterSchema, Intercept (error injection) and Reset.
-func (r *Registry) Fake() *srfake.Registry { return r.fake }
+func (r *FakeSchemaRegistry) Fake() *srfake.Registry { return r.fake }
 
 // Client returns a pkg/sr client for the registry, configured further by
 // opts. It fails the test on a bad option.
-func (r *Registry) Client(t testing.TB, opts ...sr.ClientOpt) *sr.Client {
+func (r *FakeSchemaRegistry) Client(t testing.TB, opts ...sr.ClientOpt) *sr.Client {
 	t.Helper()
 	cl, err := sr.NewClient(append([]sr.ClientOpt{sr.URLs(r.URL())}, opts...)...)
 	if err != nil {

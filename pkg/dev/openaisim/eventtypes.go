@@ -7,7 +7,8 @@ type EventType struct {
 	// Name is the event type as it appears in the item's "type" field and
 	// as the key of the item's payload object.
 	Name string
-	// Group is the family the type belongs to (reference §4 headings).
+	// Group is the family the type belongs to (the headings of OpenAI's API
+	// reference).
 	Group string
 	// TenantScoped reports whether the type is only returned with
 	// tenant_only=true.
@@ -16,7 +17,7 @@ type EventType struct {
 
 // eventTypes lists the 145 values of AuditLogEventType at spec 2.3.0
 // (59 organization-scoped types, 86 tenant.* types), in the order of
-// reference §4. Two non-tenant.* types (role.bound_to_resource and
+// OpenAI's API reference. Two non-tenant.* types (role.bound_to_resource and
 // role.unbound_from_resource) are tenant-scoped too.
 var eventTypes = []EventType{
 	{"api_key.created", "api_key", false},

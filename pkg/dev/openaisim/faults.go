@@ -31,7 +31,7 @@ const (
 	// mid-body.
 	FaultTruncated FaultKind = "truncated"
 	// FaultConcatenated sends Fault.Documents (default 2) copies of the
-	// normal body separated by newlines, as seen in production (reference §6).
+	// normal body separated by newlines, as seen in production.
 	FaultConcatenated FaultKind = "concatenated"
 	// FaultInvalidCursor answers 400 as if the request's cursor were invalid.
 	FaultInvalidCursor FaultKind = "invalid_cursor"

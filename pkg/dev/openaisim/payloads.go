@@ -52,7 +52,7 @@ func (g *generator) fakePEM() string {
 }
 
 // payload returns the object stored under the key named after typ, shaped
-// as reference §4 describes, and false when the item carries no payload key
+// as OpenAI's API reference (spec 2.3.0) describes for each type, and false when the item carries no payload key
 // (login.succeeded in live data, the enum-only types sometimes).
 func (g *generator) payload(typ string) (obj, bool) {
 	r := g.r

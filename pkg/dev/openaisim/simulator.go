@@ -33,7 +33,8 @@ type Config struct {
 	// event type unknown to spec 2.3.0 (e.g. future.thing.happened).
 	UnknownTypeRate float64
 	// LateArrivalRate is the fraction of live events that become visible
-	// with an effective_at in the past (backfill, reference §6).
+	// with an effective_at in the past (OpenAI backfills, as seen in
+	// production).
 	LateArrivalRate float64
 	// LateArrivalMaxAge is how old a late arrival can be (default 6h).
 	LateArrivalMaxAge time.Duration

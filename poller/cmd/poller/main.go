@@ -14,9 +14,10 @@ import (
 
 func main() {
 	os.Exit(service.Main(service.Spec[app.Config]{
-		Name:      "poller",
-		EnvPrefix: "AUDITPIPE_POLLER_",
-		Defaults:  app.DefaultConfig,
-		Run:       app.Run,
+		Name:        "poller",
+		EnvPrefix:   "AUDITPIPE_POLLER_",
+		Defaults:    app.DefaultConfig,
+		EnvExamples: app.EnvExamples,
+		Run:         app.Run,
 	}, os.Args[1:]))
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -47,12 +48,15 @@ func testConfig(cl *kafkatest.Cluster, sources ...SourceConfig) Config {
 	cfg.Collection.Slice = 4 * time.Hour
 	cfg.ShutdownTimeout = 10 * time.Second
 	cfg.Sources = sources
-	cfg.testing = &testOverrides{
-		pollInterval: 50 * time.Millisecond, rescanInterval: 300 * time.Millisecond,
-		errorRetry: 50 * time.Millisecond, minBackoff: 5 * time.Millisecond,
-		readIdle: 100 * time.Millisecond, heartbeat: 100 * time.Millisecond,
-	}
 	return cfg
+}
+
+// fast are the options of every test poller: it polls, retries and
+// notices group changes far faster than the configuration allows.
+var fast = []Option{
+	WithPollInterval(50 * time.Millisecond), WithRescanInterval(300 * time.Millisecond),
+	WithErrorRetry(50 * time.Millisecond), WithAPIBackoff(5 * time.Millisecond),
+	WithStateReadIdle(100 * time.Millisecond), WithHeartbeat(100 * time.Millisecond),
 }
 
 type poller struct {
@@ -62,20 +66,20 @@ type poller struct {
 	done   chan error
 }
 
-func startPoller(t testing.TB, cfg Config) *poller {
+func startPoller(t testing.TB, cfg Config, opts ...Option) *poller {
 	t.Helper()
-	require.NoError(t, config.Validate(cfg))
 	reg := prometheus.NewRegistry()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
 	admin := telemetry.NewAdmin(telemetry.AdminConfig{Addr: "127.0.0.1:0", CheckTimeout: time.Second}, reg, logger)
+	run, err := New(cfg, service.Settings{Logger: logger, Metrics: reg, Admin: admin, Version: "test", ShutdownTimeout: cfg.ShutdownTimeout},
+		append(slices.Clone(fast), opts...)...)
+	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &poller{reg: reg, admin: admin, cancel: cancel, done: make(chan error, 1)}
-	go func() {
-		p.done <- Run(ctx, cfg, service.Settings{Logger: logger, Registry: reg, Admin: admin, Version: "test", ShutdownTimeout: cfg.ShutdownTimeout})
-	}()
+	go func() { p.done <- run.Run(ctx) }()
 	t.Cleanup(p.stop)
 	return p
 }

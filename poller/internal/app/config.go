@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/auditpipe/auditpipe/pkg/config"
+	"github.com/auditpipe/auditpipe/pkg/contract"
 	"github.com/auditpipe/auditpipe/pkg/kafka"
 	"github.com/auditpipe/auditpipe/pkg/service"
 	"github.com/auditpipe/auditpipe/poller/internal/collect"
@@ -43,9 +44,6 @@ type Config struct {
 	Collection CollectionConfig `koanf:"collection"`
 	// Sources are the organizations to collect.
 	Sources []SourceConfig `koanf:"sources"`
-
-	// testing holds test-only overrides (never from configuration).
-	testing *testOverrides
 }
 
 // TopicsConfig names and shapes the topics; missing ones are created. The
@@ -96,28 +94,24 @@ type SourceConfig struct {
 	Tags           map[string]string `koanf:"tags"`
 }
 
-// testOverrides lets tests go below the user-facing minimums.
-type testOverrides struct {
-	pollInterval   time.Duration
-	rescanInterval time.Duration
-	errorRetry     time.Duration
-	minBackoff     time.Duration
-	wrapCommitter  func(sourceID string, c collect.Committer) collect.Committer
-	readIdle       time.Duration
-	heartbeat      time.Duration
+// EnvExamples are the environment variables --help shows (without the
+// AUDITPIPE_POLLER_ prefix): real keys, checked by the tests.
+var EnvExamples = []string{
+	"SOURCES__0__ADMIN_KEY=sk-admin-… sets sources[0].admin_key (an index one past the end appends a source)",
+	"SOURCES__0__SOURCE_ID=acme sets sources[0].source_id",
 }
 
 // DefaultConfig returns the defaults: admin on 127.0.0.1:9101, a local
-// broker, the design's topic and group names, no sources.
+// broker, the contract's topic and group names, no sources.
 func DefaultConfig() Config {
 	return Config{
 		Runtime: service.DefaultRuntime("127.0.0.1:9101"),
 		Kafka:   kafka.DefaultConfig(),
 		Topics: TopicsConfig{
-			Raw:   kafka.TopicSpec{Name: "openai-audit-raw", Partitions: 12, ReplicationFactor: -1},
-			State: kafka.TopicSpec{Name: "auditpipe-poller-state", Partitions: 12, ReplicationFactor: -1, Configs: map[string]string{"cleanup_policy": "compact"}},
+			Raw:   kafka.TopicSpec{Name: contract.TopicRaw, Partitions: 12, ReplicationFactor: -1},
+			State: kafka.TopicSpec{Name: contract.TopicPollerState, Partitions: 12, ReplicationFactor: -1, Configs: map[string]string{"cleanup_policy": "compact"}},
 		},
-		Group: "auditpipe-poller",
+		Group: contract.GroupPoller,
 		Collection: CollectionConfig{
 			Slice:              time.Hour,
 			MaxSliceEvents:     20_000,

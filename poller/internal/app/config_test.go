@@ -3,6 +3,7 @@ package app
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,6 +36,19 @@ func TestConfigDefaultsPerSource(t *testing.T) {
 	assert.Equal(t, []string{"default", "tenant"}, streamNames(a.streams()))
 	assert.Equal(t, []string{"default"}, streamNames(b.streams()))
 	assert.Equal(t, "sk-admin-a", a.AdminKey.Value())
+}
+
+func TestHelpNamesRealKeys(t *testing.T) {
+	var env []string
+	for _, ex := range EnvExamples {
+		kv, _, _ := strings.Cut(ex, " ")
+		env = append(env, "AUDITPIPE_POLLER_"+kv)
+	}
+	cfg, err := load(t, "sources:\n  - workspace_id: w\n", env...)
+	require.NoError(t, err, "every example is a key the poller knows")
+	require.Len(t, cfg.Sources, 1)
+	assert.Equal(t, "sk-admin-…", cfg.Sources[0].AdminKey.Value())
+	assert.Equal(t, "acme", cfg.Sources[0].SourceID)
 }
 
 func streamNames(ss []collect.Stream) []string {

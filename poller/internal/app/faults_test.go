@@ -51,9 +51,9 @@ func TestRestartAtEveryStep(t *testing.T) {
 	cfg := testConfig(cl, source("org-r", sim, goodKey))
 	cfg.Collection.Slice = time.Hour // ~20 transactions for the backfill
 	var commits atomic.Int64
-	cfg.testing.wrapCommitter = func(_ string, c collect.Committer) collect.Committer {
+	crashing := WithCommitter(func(_ string, c collect.Committer) collect.Committer {
 		return crashingCommitter{inner: c, n: &commits}
-	}
+	})
 	// The broker refuses a few EndTxn requests: the commit's outcome is
 	// then unknown to the poller, which restarts from Kafka's state.
 	var endTxn atomic.Int64
@@ -68,14 +68,14 @@ func TestRestartAtEveryStep(t *testing.T) {
 	})
 
 	// Whole-process restarts in the middle of the backfill.
-	p := startPoller(t, cfg)
+	p := startPoller(t, cfg, crashing)
 	time.Sleep(300 * time.Millisecond)
 	p.stop()
-	p = startPoller(t, cfg)
+	p = startPoller(t, cfg, crashing)
 	sim.Generate(20)
 	time.Sleep(300 * time.Millisecond)
 	p.stop()
-	startPoller(t, cfg)
+	startPoller(t, cfg, crashing)
 	sim.GenerateSpec(openaisim.Spec{N: 10, EffectiveAt: time.Now().Add(-3 * time.Hour)})
 	waitFor(t, cl, sim, []string{"org-r"}, 60*time.Second)
 	time.Sleep(500 * time.Millisecond)

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/auditpipe/auditpipe/pkg/kafka"
+	"github.com/auditpipe/auditpipe/pkg/retry"
 	"github.com/auditpipe/auditpipe/poller/internal/assign"
 	"github.com/auditpipe/auditpipe/poller/internal/collect"
 	"github.com/auditpipe/auditpipe/poller/internal/state"
@@ -25,6 +26,7 @@ import (
 // owns. Its methods are safe for concurrent use.
 type fleet struct {
 	cfg Config
+	o   options
 	// base returns fresh client options (brokers, TLS, SASL, no metrics).
 	// kgo options must not be shared between concurrent NewClient calls
 	// (validation rewrites the compression codecs in place).
@@ -48,9 +50,9 @@ type runningSource struct {
 	done   chan struct{}
 }
 
-func newFleet(cfg Config, sources []SourceConfig, partitions int32, base func() ([]kgo.Opt, error), reg prometheus.Registerer, logger *slog.Logger, metrics *collect.Metrics, codec *state.Codec, version string) *fleet {
+func newFleet(cfg Config, o options, sources []SourceConfig, partitions int32, base func() ([]kgo.Opt, error), reg prometheus.Registerer, logger *slog.Logger, metrics *collect.Metrics, codec *state.Codec, version string) *fleet {
 	f := &fleet{
-		cfg: cfg, base: base, reg: reg, logger: logger, metrics: metrics, codec: codec, version: version,
+		cfg: cfg, o: o, base: base, reg: reg, logger: logger, metrics: metrics, codec: codec, version: version,
 		httpClient:  &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 4, IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: 10 * time.Second}},
 		partitions:  partitions,
 		byPartition: map[int32][]SourceConfig{},
@@ -150,23 +152,25 @@ func (f *fleet) ready(context.Context) error {
 }
 
 // runSource runs sessions of one source until ctx is done, restarting
-// after failures with a backoff.
+// after failures with the retry policy (1 s to 30 s; back to 1 s after a
+// session that committed).
 func (f *fleet) runSource(ctx context.Context, s SourceConfig, partition int32) {
 	logger := f.logger.With(slog.String("source_id", s.SourceID))
 	logger.Info("source started", slog.Int("state_partition", int(partition)))
-	backoff := time.Second
-	if f.cfg.testing != nil && f.cfg.testing.errorRetry > 0 {
-		backoff = f.cfg.testing.errorRetry
+	policy := retry.Policy{Initial: time.Second, Max: 30 * time.Second}
+	if f.o.errorRetry > 0 {
+		policy.Initial = f.o.errorRetry
 	}
-	delay := backoff
+	restarts := retry.NewBackoff(policy)
 	for {
 		progressed, err := f.session(ctx, s, partition, logger)
 		if ctx.Err() != nil {
 			return
 		}
 		if progressed {
-			delay = backoff
+			restarts.Reset()
 		}
+		delay := restarts.Next()
 		if isFenced(err) {
 			// Another replica owns the source now; the group will take
 			// the partition away from us. Retry slowly in case it does not.
@@ -175,14 +179,9 @@ func (f *fleet) runSource(ctx context.Context, s SourceConfig, partition int32) 
 		} else {
 			logger.Error("source session failed; restarting from the committed state", slog.String("error", err.Error()), slog.Duration("in", delay))
 		}
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if restarts.Sleep(ctx, delay) != nil {
 			return
-		case <-t.C:
 		}
-		delay = min(delay*2, 30*time.Second)
 	}
 }
 
@@ -218,8 +217,8 @@ func (f *fleet) session(ctx context.Context, s SourceConfig, partition int32, lo
 		return false, fmt.Errorf("initialising transactional producer: %w", err)
 	}
 	idle := 500 * time.Millisecond
-	if f.cfg.testing != nil && f.cfg.testing.readIdle > 0 {
-		idle = f.cfg.testing.readIdle
+	if f.o.stateReadIdle > 0 {
+		idle = f.o.stateReadIdle
 	}
 	opts, err := f.base()
 	if err != nil {
@@ -230,7 +229,17 @@ func (f *fleet) session(ctx context.Context, s SourceConfig, partition int32, lo
 		return false, err
 	}
 	logger.Info("state loaded", slog.Int("dedup_ids", st.Seen.Len()), slog.Any("streams", st.Streams), slog.Int64("floor", st.Floor))
+	c, err := f.collector(s, partition, st, cl, logger)
+	if err != nil {
+		return false, err
+	}
+	err = c.Run(ctx)
+	return c.Commits() > 0, err
+}
 
+// collector builds the collector of source s from its loaded state st,
+// committing through the transactional client cl.
+func (f *fleet) collector(s SourceConfig, partition int32, st state.State, cl *kgo.Client, logger *slog.Logger) (*collect.Collector, error) {
 	ucfg := upstream.Config{
 		BaseURL:        s.BaseURL,
 		Key:            s.AdminKey,
@@ -240,30 +249,27 @@ func (f *fleet) session(ctx context.Context, s SourceConfig, partition int32, lo
 		UserAgent:      "auditpipe-poller/" + f.version,
 		OnAttempt:      f.metrics.OnAttempt(s.SourceID),
 	}
-	if f.cfg.testing != nil && f.cfg.testing.minBackoff > 0 {
-		ucfg.MinBackoff, ucfg.MaxBackoff = f.cfg.testing.minBackoff, 10*f.cfg.testing.minBackoff
+	if f.o.apiBackoff > 0 {
+		ucfg.Backoff = retry.Policy{Initial: f.o.apiBackoff, Max: 10 * f.o.apiBackoff}
 	}
 	api, err := upstream.New(ucfg, logger)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	var committer collect.Committer = collect.NewKafkaCommitter(cl, f.cfg.Collection.TransactionTimeout)
-	if f.cfg.testing != nil && f.cfg.testing.wrapCommitter != nil {
-		committer = f.cfg.testing.wrapCommitter(s.SourceID, committer)
+	if f.o.wrapCommitter != nil {
+		committer = f.o.wrapCommitter(s.SourceID, committer)
 	}
-	src := f.collectSource(s)
-	c := collect.New(src, st, collect.Options{
+	return collect.New(f.collectSource(s), st, collect.Options{
 		API:       api,
 		Committer: committer,
 		Codec:     f.codec,
-		Topics:    collect.Topics{Raw: f.cfg.Topics.Raw.Name, State: stateTopic, StatePartition: partition},
+		Topics:    collect.Topics{Raw: f.cfg.Topics.Raw.Name, State: f.cfg.Topics.State.Name, StatePartition: partition},
 		Metrics:   f.metrics,
 		Health:    f.health[s.SourceID],
 		Logger:    logger,
 		Version:   f.version,
-	})
-	err = c.Run(ctx)
-	return c.Commits() > 0, err
+	}), nil
 }
 
 // collectSource turns a configured source (defaults applied) into what the
@@ -288,17 +294,15 @@ func (f *fleet) collectSource(s SourceConfig) collect.Source {
 		StateLimit:     stateLimit,
 		AuthRetry:      cc.AuthRetryInterval,
 	}
-	if t := f.cfg.testing; t != nil {
-		if t.pollInterval > 0 {
-			src.PollInterval = t.pollInterval
-		}
-		if t.rescanInterval > 0 {
-			src.RescanInterval = t.rescanInterval
-		}
-		if t.errorRetry > 0 {
-			src.ErrorRetry = t.errorRetry
-			src.AuthRetry = t.errorRetry
-		}
+	if f.o.pollInterval > 0 {
+		src.PollInterval = f.o.pollInterval
+	}
+	if f.o.rescanInterval > 0 {
+		src.RescanInterval = f.o.rescanInterval
+	}
+	if f.o.errorRetry > 0 {
+		src.ErrorRetry = f.o.errorRetry
+		src.AuthRetry = f.o.errorRetry
 	}
 	return src
 }

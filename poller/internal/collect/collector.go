@@ -15,6 +15,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/auditpipe/auditpipe/pkg/contract"
 	"github.com/auditpipe/auditpipe/poller/internal/state"
 	"github.com/auditpipe/auditpipe/poller/internal/upstream"
 )
@@ -156,15 +157,15 @@ func New(src Source, st state.State, o Options) *Collector {
 		st.Streams = map[string]state.Stream{}
 	}
 	h := []kgo.RecordHeader{
-		{Key: "workspace_id", Value: []byte(src.WorkspaceID)},
-		{Key: "source_id", Value: []byte(src.ID)},
-		{Key: "source_type", Value: []byte("openai")},
-		{Key: "source_ttl", Value: []byte(strconv.Itoa(src.TTLDays))},
-		{Key: "poller_version", Value: []byte(o.Version)},
+		{Key: contract.HeaderWorkspaceID, Value: []byte(src.WorkspaceID)},
+		{Key: contract.HeaderSourceID, Value: []byte(src.ID)},
+		{Key: contract.HeaderSourceType, Value: []byte(contract.SourceTypeOpenAI)},
+		{Key: contract.HeaderSourceTTL, Value: []byte(strconv.Itoa(src.TTLDays))},
+		{Key: contract.HeaderPollerVersion, Value: []byte(o.Version)},
 	}
 	if len(src.Tags) > 0 {
 		tags, _ := json.Marshal(src.Tags) // map[string]string always marshals
-		h = append(h, kgo.RecordHeader{Key: "tags", Value: tags})
+		h = append(h, kgo.RecordHeader{Key: contract.HeaderTags, Value: tags})
 	}
 	return &Collector{src: src, o: o, st: st, headers: h, log: o.Logger.With(slog.String("source_id", src.ID))}
 }
@@ -350,9 +351,34 @@ func (c *Collector) fetchSlice(ctx context.Context, q upstream.Query, limit int)
 }
 
 // commitSlice publishes the items not yet published, oldest first, with
-// the source's next state, in one transaction. The in-memory state
-// advances only when the commit succeeds.
+// the source's next state, in one transaction. The next state is built on
+// a copy of the current one: the in-memory state (dedup memory included)
+// changes only when the commit succeeds.
 func (c *Collector) commitSlice(ctx context.Context, stream string, next state.Stream, items []fetched, arrivals []time.Time, now time.Time) error {
+	fresh, dups := c.unpublished(stream, items)
+	if len(fresh) == 0 && c.st.Streams[stream] == next {
+		c.o.Metrics.duplicates.WithLabelValues(c.src.ID).Add(float64(dups))
+		return nil
+	}
+	nextSt, value, err := c.nextState(stream, next, fresh, now)
+	if err != nil {
+		c.o.Metrics.errors.WithLabelValues(c.src.ID, ClassState).Inc()
+		return fmt.Errorf("%w: encoding state: %w", ErrKafka, err)
+	}
+	if err := c.o.Committer.Commit(ctx, c.records(fresh, value)); err != nil {
+		c.o.Metrics.txns.WithLabelValues(c.src.ID, "failed").Inc()
+		c.o.Metrics.errors.WithLabelValues(c.src.ID, ClassKafka).Inc()
+		return fmt.Errorf("%w: %w", ErrKafka, err)
+	}
+	c.st = nextSt
+	c.commits++
+	c.committed(stream, next, len(fresh), dups, len(value), arrivals)
+	return nil
+}
+
+// unpublished orders items oldest first and returns those not yet
+// published (each id once), and how many it left out.
+func (c *Collector) unpublished(stream string, items []fetched) ([]fetched, int) {
 	// The API lists newest first; reverse, then order by effective_at
 	// (stable, so ties keep the API's relative order reversed).
 	slices.Reverse(items)
@@ -371,21 +397,15 @@ func (c *Collector) commitSlice(ctx context.Context, stream string, next state.S
 		inSlice[it.ID] = true
 		fresh = append(fresh, it)
 	}
-	dups := len(items) - len(fresh)
-	prev := c.st.Streams[stream]
-	if len(fresh) == 0 && prev == next {
-		c.o.Metrics.duplicates.WithLabelValues(c.src.ID).Add(float64(dups))
-		return nil
-	}
+	return fresh, len(items) - len(fresh)
+}
 
-	// Build the next state on a copy of the scalar parts. The dedup memory
-	// is shared and updated in place: after a failed commit the collector
-	// must be discarded (ErrKafka says so) and the state reloaded.
-	nextSt := c.st
-	nextSt.Streams = make(map[string]state.Stream, len(c.st.Streams)+1)
-	for k, v := range c.st.Streams {
-		nextSt.Streams[k] = v
-	}
+// nextState returns, on a copy of the current state, the state after
+// publishing fresh with the stream at next, and its encoding: the dedup
+// memory remembers fresh, forgets what no later query can reach, and is
+// trimmed to its capacity and to the size limit of the state record.
+func (c *Collector) nextState(stream string, next state.Stream, fresh []fetched, now time.Time) (state.State, []byte, error) {
+	nextSt := c.st.Clone()
 	nextSt.Streams[stream] = next
 	nextSt.CommittedAt = now
 	for _, it := range fresh {
@@ -409,43 +429,43 @@ func (c *Collector) commitSlice(ctx context.Context, stream string, next state.S
 		value, err = c.o.Codec.Encode(nextSt, c.src.StateLimit)
 	}
 	if err != nil {
-		c.o.Metrics.errors.WithLabelValues(c.src.ID, ClassState).Inc()
-		return fmt.Errorf("%w: encoding state: %w", ErrKafka, err)
+		return state.State{}, nil, err
 	}
 	if evicted > 0 {
 		c.o.Metrics.dedupEvicted.WithLabelValues(c.src.ID).Add(float64(evicted))
 		c.log.Warn("dedup memory full: forgot the oldest ids; events at or below the floor now count as published",
 			slog.Int("forgotten", evicted), slog.Time("floor", time.Unix(nextSt.Floor, 0)), slog.Int("capacity", c.src.DedupCapacity))
 	}
+	return nextSt, value, nil
+}
 
+// records returns the transaction's records: fresh on the raw topic, with
+// the source's headers and their page's arrival time, then the state.
+func (c *Collector) records(fresh []fetched, state []byte) []*kgo.Record {
 	recs := make([]*kgo.Record, 0, len(fresh)+1)
 	for _, it := range fresh {
 		h := make([]kgo.RecordHeader, len(c.headers), len(c.headers)+1)
 		copy(h, c.headers)
-		h = append(h, kgo.RecordHeader{Key: "received_at", Value: []byte(it.arrived.UTC().Format(time.RFC3339Nano))})
+		h = append(h, kgo.RecordHeader{Key: contract.HeaderReceivedAt, Value: []byte(it.arrived.UTC().Format(time.RFC3339Nano))})
 		recs = append(recs, &kgo.Record{Topic: c.o.Topics.Raw, Key: []byte(it.ID), Value: it.Raw, Headers: h})
 	}
-	recs = append(recs, &kgo.Record{Topic: c.o.Topics.State, Partition: c.o.Topics.StatePartition, Key: []byte(c.src.ID), Value: value})
-	if err := c.o.Committer.Commit(ctx, recs); err != nil {
-		c.o.Metrics.txns.WithLabelValues(c.src.ID, "failed").Inc()
-		c.o.Metrics.errors.WithLabelValues(c.src.ID, ClassKafka).Inc()
-		return fmt.Errorf("%w: %w", ErrKafka, err)
-	}
-	committed := c.o.Now()
-	c.st = nextSt
-	c.commits++
+	return append(recs, &kgo.Record{Topic: c.o.Topics.State, Partition: c.o.Topics.StatePartition, Key: []byte(c.src.ID), Value: state})
+}
+
+// committed records a committed slice in the metrics and the log.
+func (c *Collector) committed(stream string, next state.Stream, published, dups, stateBytes int, arrivals []time.Time) {
+	at := c.o.Now()
 	m := c.o.Metrics
 	m.txns.WithLabelValues(c.src.ID, "committed").Inc()
-	m.published.WithLabelValues(c.src.ID).Add(float64(len(fresh)))
+	m.published.WithLabelValues(c.src.ID).Add(float64(published))
 	m.duplicates.WithLabelValues(c.src.ID).Add(float64(dups))
-	m.dedupSize.WithLabelValues(c.src.ID).Set(float64(nextSt.Seen.Len()))
-	m.stateBytes.WithLabelValues(c.src.ID).Set(float64(len(value)))
+	m.dedupSize.WithLabelValues(c.src.ID).Set(float64(c.st.Seen.Len()))
+	m.stateBytes.WithLabelValues(c.src.ID).Set(float64(stateBytes))
 	for _, a := range arrivals {
-		m.pageCommit.WithLabelValues(c.src.ID).Observe(committed.Sub(a).Seconds())
+		m.pageCommit.WithLabelValues(c.src.ID).Observe(at.Sub(a).Seconds())
 	}
-	c.log.Debug("committed slice", slog.String("stream", stream), slog.Int("published", len(fresh)),
-		slog.Int("duplicates", dups), slog.Time("cursor", time.Unix(next.Cursor, 0)), slog.Int("state_bytes", len(value)))
-	return nil
+	c.log.Debug("committed slice", slog.String("stream", stream), slog.Int("published", published),
+		slog.Int("duplicates", dups), slog.Time("cursor", time.Unix(next.Cursor, 0)), slog.Int("state_bytes", stateBytes))
 }
 
 func (c *Collector) updateLag(now time.Time) {

@@ -382,6 +382,35 @@ func TestFailedCommitLeavesStateAndResumes(t *testing.T) {
 	assert.Equal(t, ids(evs), h.com.published())
 }
 
+func TestFailedCommitNeverMarksIdsPublished(t *testing.T) {
+	h := newHarness(t, testSource())
+	first := spread("a", 10, t0.Add(-2*time.Hour), 60)
+	h.api.add(first...)
+	h.cycle(t)
+	require.Equal(t, ids(first), h.com.published())
+	before := h.col.State()
+	seen := before.Seen.Len()
+
+	h.clk.advance(time.Minute)
+	later := spread("b", 5, t0.Add(-time.Minute), 10)
+	h.api.add(later...)
+	h.com.failing = errors.New("broker gone")
+	_, err := h.col.Cycle(context.Background())
+	require.ErrorIs(t, err, ErrKafka)
+
+	st := h.col.State()
+	for _, e := range later {
+		assert.False(t, st.Seen.Contains(e.id), "%s is not published after a failed commit", e.id)
+	}
+	assert.Equal(t, seen, st.Seen.Len(), "the dedup memory is unchanged")
+	assert.Equal(t, before.Streams, st.Streams)
+
+	// Even the same collector, reused, publishes them once Kafka is back.
+	h.com.failing = nil
+	h.cycle(t)
+	assert.Equal(t, append(ids(first), ids(later)...), h.com.published())
+}
+
 func TestAPIErrors(t *testing.T) {
 	authErr := &upstream.Error{Class: upstream.ClassAuth, Status: 401, Message: "Missing scopes: api.audit_logs.read"}
 	serverErr := &upstream.Error{Class: upstream.ClassServer, Status: 503, Attempts: 5}

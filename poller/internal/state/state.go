@@ -49,6 +49,17 @@ func New(sourceID string) State {
 	return State{SourceID: sourceID, Streams: map[string]Stream{}, Seen: Dedup{m: map[uint64]int64{}}}
 }
 
+// Clone returns a deep copy of s: changing the copy's streams or dedup
+// memory leaves s as it is.
+func (s State) Clone() State {
+	s.Streams = maps.Clone(s.Streams)
+	if s.Streams == nil {
+		s.Streams = map[string]Stream{}
+	}
+	s.Seen = Dedup{m: maps.Clone(s.Seen.m)}
+	return s
+}
+
 // Published reports whether the event id with effective_at eff, met by a
 // stream whose cursor is cursor, was already published: remembered in Seen,
 // or at or below both the floor and that stream's cursor. The floor is

@@ -114,3 +114,19 @@ func FuzzDecode(f *testing.F) {
 		require.Equal(t, got.Seen.m, back.Seen.m)
 	})
 }
+
+func TestCloneIsIndependent(t *testing.T) {
+	s := New("src")
+	s.Streams["default"] = Stream{Cursor: 10, Initialized: true}
+	s.Seen.Add("a", 5)
+	c := s.Clone()
+	c.Streams["default"] = Stream{Cursor: 20}
+	c.Streams["tenant"] = Stream{Cursor: 1}
+	c.Seen.Add("b", 6)
+	c.Trim(1)
+	assert.Equal(t, map[string]Stream{"default": {Cursor: 10, Initialized: true}}, s.Streams)
+	assert.True(t, s.Seen.Contains("a"))
+	assert.False(t, s.Seen.Contains("b"))
+	assert.Equal(t, 1, s.Seen.Len())
+	assert.Zero(t, s.Floor)
+}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/auditpipe/auditpipe/pkg/config"
+	"github.com/auditpipe/auditpipe/pkg/retry"
 )
 
 // AuthMessage is the actionable text of every authentication failure.
@@ -156,10 +156,10 @@ type Config struct {
 	RequestTimeout time.Duration
 	// MaxAttempts bounds the attempts of one List call (default 5).
 	MaxAttempts int
-	// MinBackoff and MaxBackoff bound the exponential backoff with full
-	// jitter between attempts (defaults 500ms and 30s). A Retry-After
-	// longer than MaxBackoff is honoured up to MaxRetryAfter.
-	MinBackoff, MaxBackoff time.Duration
+	// Backoff is the wait between attempts (Initial and Max default to
+	// 500ms and 30s; its MaxAttempts is ignored: MaxAttempts rules). A
+	// Retry-After longer than Backoff.Max is honoured up to MaxRetryAfter.
+	Backoff retry.Policy
 	// MaxRetryAfter caps a server-requested delay (default 5m).
 	MaxRetryAfter time.Duration
 	// UserAgent is sent with every request.
@@ -173,7 +173,6 @@ type Client struct {
 	cfg      Config
 	endpoint string
 	logger   *slog.Logger
-	sleep    func(context.Context, time.Duration) error
 }
 
 // New validates cfg and returns a Client. logger may be nil.
@@ -191,11 +190,11 @@ func New(cfg Config, logger *slog.Logger) (*Client, error) {
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = 5
 	}
-	if cfg.MinBackoff <= 0 {
-		cfg.MinBackoff = 500 * time.Millisecond
+	if cfg.Backoff.Initial <= 0 {
+		cfg.Backoff.Initial = 500 * time.Millisecond
 	}
-	if cfg.MaxBackoff < cfg.MinBackoff {
-		cfg.MaxBackoff = max(30*time.Second, cfg.MinBackoff)
+	if cfg.Backoff.Max < cfg.Backoff.Initial {
+		cfg.Backoff.Max = max(30*time.Second, cfg.Backoff.Initial)
 	}
 	if cfg.MaxRetryAfter <= 0 {
 		cfg.MaxRetryAfter = 5 * time.Minute
@@ -210,56 +209,65 @@ func New(cfg Config, logger *slog.Logger) (*Client, error) {
 		cfg:      cfg,
 		endpoint: strings.TrimSuffix(cfg.BaseURL, "/") + "/organization/audit_logs",
 		logger:   logger,
-		sleep:    sleepCtx,
 	}, nil
 }
 
 // List fetches one page, retrying 408, 409, 429, 5xx, network failures and
-// malformed bodies with backoff and jitter, honouring Retry-After-Ms,
+// malformed bodies with the Backoff policy, honouring Retry-After-Ms,
 // Retry-After and x-should-retry. It blocks until a page is decoded, a
 // permanent error occurs, the attempts are exhausted or ctx is done. Errors
-// are *Error (or ctx's error).
+// are *Error (or ctx's error, alone or joined with the last *Error).
 func (c *Client) List(ctx context.Context, q Query) (Page, error) {
-	var last *Error
-	for attempt := 1; ; attempt++ {
-		page, e, retryAfter, shouldRetry := c.once(ctx, q)
+	var page Page
+	attempts := 0
+	policy := c.cfg.Backoff
+	policy.MaxAttempts = c.cfg.MaxAttempts
+	err := policy.Do(ctx, func(ctx context.Context) error {
+		attempts++
+		p, e, retryAfter, shouldRetry := c.once(ctx, q)
 		if e == nil {
-			return page, nil
+			page = p
+			return nil
 		}
-		e.Attempts = attempt
-		last = e
-		if ctx.Err() != nil {
-			return Page{}, ctx.Err()
-		}
-		retry := !e.Permanent()
-		if shouldRetry != nil {
-			retry = *shouldRetry
-		}
-		if !retry || attempt >= c.cfg.MaxAttempts {
-			return Page{}, last
-		}
-		delay := c.backoff(attempt)
-		if retryAfter > 0 {
-			delay = min(retryAfter, c.cfg.MaxRetryAfter)
-		}
-		c.logger.Warn("audit log request failed, retrying",
-			slog.String("class", string(e.Class)), slog.Int("status", e.Status),
-			slog.String("x_request_id", e.RequestID), slog.String("error", e.Message),
-			slog.Int("attempt", attempt), slog.Duration("delay", delay))
-		if err := c.sleep(ctx, delay); err != nil {
-			return Page{}, err
-		}
+		e.Attempts = attempts
+		return c.retryable(ctx, e, retryAfter, shouldRetry)
+	}, c.logRetry)
+	if err != nil {
+		return Page{}, err
 	}
+	return page, nil
 }
 
-// backoff is exponential from MinBackoff, capped at MaxBackoff, with full
-// jitter over its upper half.
-func (c *Client) backoff(attempt int) time.Duration {
-	d := c.cfg.MinBackoff << min(attempt-1, 20)
-	if d <= 0 || d > c.cfg.MaxBackoff {
-		d = c.cfg.MaxBackoff
+// retryable marks a failed attempt for the retry policy: permanent (ctx
+// done, an auth or client error, x-should-retry: false), retried after the
+// server's delay, or retried with backoff.
+func (c *Client) retryable(ctx context.Context, e *Error, retryAfter time.Duration, shouldRetry *bool) error {
+	if ctx.Err() != nil {
+		return retry.Permanent(ctx.Err())
 	}
-	return d/2 + rand.N(d/2+1)
+	again := !e.Permanent()
+	if shouldRetry != nil {
+		again = *shouldRetry
+	}
+	switch {
+	case !again:
+		return retry.Permanent(e)
+	case retryAfter > 0:
+		return retry.After(e, min(retryAfter, c.cfg.MaxRetryAfter))
+	}
+	return e
+}
+
+// logRetry reports an attempt about to be retried.
+func (c *Client) logRetry(attempt int, err error, delay time.Duration) {
+	e, _ := errors.AsType[*Error](err)
+	if e == nil {
+		return
+	}
+	c.logger.Warn("audit log request failed, retrying",
+		slog.String("class", string(e.Class)), slog.Int("status", e.Status),
+		slog.String("x_request_id", e.RequestID), slog.String("error", e.Message),
+		slog.Int("attempt", attempt), slog.Duration("delay", delay))
 }
 
 func (c *Client) once(ctx context.Context, q Query) (Page, *Error, time.Duration, *bool) {
@@ -397,15 +405,4 @@ func shouldRetry(h http.Header) *bool {
 		return &f
 	}
 	return nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -26,7 +26,7 @@ type Page struct {
 	// HasMore says whether another page follows in the walking direction.
 	HasMore bool
 	// Documents is the number of JSON documents the body held: 1 normally,
-	// more when the API concatenated copies of the page (reference §6).
+	// more when the API concatenated copies of the page (seen in production).
 	Documents int
 	// RequestID is the response's x-request-id, for support cases.
 	RequestID string

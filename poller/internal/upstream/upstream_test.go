@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/auditpipe/auditpipe/pkg/config"
+	"github.com/auditpipe/auditpipe/pkg/retry"
 )
 
 const (
@@ -120,7 +121,7 @@ func newTestClient(t *testing.T, h http.HandlerFunc, attempts *[]Attempt) (*Clie
 		}}, nil)
 	require.NoError(t, err)
 	var sleeps []time.Duration
-	c.sleep = func(ctx context.Context, d time.Duration) error { sleeps = append(sleeps, d); return ctx.Err() }
+	c.cfg.Backoff.Clock = retry.ClockFunc(func(ctx context.Context, d time.Duration) error { sleeps = append(sleeps, d); return ctx.Err() })
 	return c, &sleeps
 }
 
@@ -191,9 +192,9 @@ func TestClientRetries(t *testing.T) {
 func TestBackoffBounds(t *testing.T) {
 	c, _ := newTestClient(t, func(http.ResponseWriter, *http.Request) {}, nil)
 	for attempt := 1; attempt < 40; attempt++ {
-		d := c.backoff(attempt)
-		assert.GreaterOrEqual(t, d, c.cfg.MinBackoff/2)
-		assert.LessOrEqual(t, d, c.cfg.MaxBackoff)
+		d := c.cfg.Backoff.Delay(attempt)
+		assert.GreaterOrEqual(t, d, c.cfg.Backoff.Initial/2)
+		assert.LessOrEqual(t, d, c.cfg.Backoff.Max)
 	}
 }
 

@@ -1,0 +1,183 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/auditpipe/auditpipe/pkg/config"
+	"github.com/auditpipe/auditpipe/pkg/kafka"
+	"github.com/auditpipe/auditpipe/pkg/service"
+	"github.com/auditpipe/auditpipe/poller/internal/assign"
+	"github.com/auditpipe/auditpipe/poller/internal/collect"
+	"github.com/auditpipe/auditpipe/poller/internal/state"
+)
+
+// Poller is the poller service. Build it with New and run it once with Run.
+type Poller struct {
+	cfg     Config
+	s       service.Settings
+	o       options
+	sources []SourceConfig // cfg.Sources with defaults applied
+}
+
+// Option changes a Poller built by New. Options exist for tests, which run
+// faster than the configuration allows; production passes none.
+type Option func(*options)
+
+// options are the test hooks; the zero value is production.
+type options struct {
+	pollInterval   time.Duration // overrides every source's poll_interval
+	rescanInterval time.Duration // overrides every source's rescan_interval
+	errorRetry     time.Duration // pause after a failed cycle and first source restart delay
+	apiBackoff     time.Duration // the API client's first backoff (its cap is 10×)
+	stateReadIdle  time.Duration // idle poll of the state reader
+	heartbeat      time.Duration // coordination group heartbeat
+	wrapCommitter  func(sourceID string, c collect.Committer) collect.Committer
+}
+
+// WithPollInterval sets every source's poll interval, below the 10 s the
+// configuration allows.
+func WithPollInterval(d time.Duration) Option { return func(o *options) { o.pollInterval = d } }
+
+// WithRescanInterval sets every source's re-scan interval.
+func WithRescanInterval(d time.Duration) Option { return func(o *options) { o.rescanInterval = d } }
+
+// WithErrorRetry sets the pause after a failed poll cycle or a failed
+// authentication, and the first delay of a source's restarts.
+func WithErrorRetry(d time.Duration) Option { return func(o *options) { o.errorRetry = d } }
+
+// WithAPIBackoff sets the first backoff of the API client (capped at 10×).
+func WithAPIBackoff(d time.Duration) Option { return func(o *options) { o.apiBackoff = d } }
+
+// WithStateReadIdle sets how long the state reader waits for a record.
+func WithStateReadIdle(d time.Duration) Option { return func(o *options) { o.stateReadIdle = d } }
+
+// WithHeartbeat sets the coordination group's heartbeat interval.
+func WithHeartbeat(d time.Duration) Option { return func(o *options) { o.heartbeat = d } }
+
+// WithCommitter wraps each source's committer (fault injection).
+func WithCommitter(wrap func(sourceID string, c collect.Committer) collect.Committer) Option {
+	return func(o *options) { o.wrapCommitter = wrap }
+}
+
+// New validates cfg and returns the poller. It contacts nothing.
+func New(cfg Config, s service.Settings, opts ...Option) (*Poller, error) {
+	if err := config.Validate(cfg); err != nil {
+		return nil, fmt.Errorf("invalid poller configuration: %w", err)
+	}
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	p := &Poller{cfg: cfg, s: s, sources: make([]SourceConfig, len(cfg.Sources))}
+	for _, opt := range opts {
+		opt(&p.o)
+	}
+	for i, src := range cfg.Sources {
+		p.sources[i] = src.withDefaults()
+	}
+	return p, nil
+}
+
+// Run is the service's entry point for service.Main: New, then
+// Poller.Run.
+func Run(ctx context.Context, cfg Config, s service.Settings) error {
+	p, err := New(cfg, s)
+	if err != nil {
+		return err
+	}
+	return p.Run(ctx)
+}
+
+// Run creates the topics when missing, joins the coordination group and
+// collects the sources of the state partitions this replica is assigned,
+// until ctx is done; then it ends or aborts every open transaction, leaves
+// the group and returns. Call it once.
+func (p *Poller) Run(ctx context.Context) error {
+	cfg, s, logger := p.cfg, p.s, p.s.Logger
+	if len(p.sources) == 0 {
+		logger.Warn("no sources configured: the poller will only hold its share of the coordination group")
+	}
+	adminCl, err := kafka.NewClient(cfg.Kafka, logger, s.Metrics, "poller-admin")
+	if err != nil {
+		return err
+	}
+	defer adminCl.Close()
+	stateTopic, partitions, err := p.ensureTopics(ctx, kadm.NewClient(adminCl))
+	if err != nil {
+		return err
+	}
+	if s.Admin != nil {
+		s.Admin.AddCheck("kafka", func(ctx context.Context) error { return kafka.Ping(ctx, adminCl) })
+	}
+	codec, err := state.NewCodec()
+	if err != nil {
+		return err
+	}
+	defer codec.Close()
+	baseFn := func() ([]kgo.Opt, error) { return cfg.Kafka.Options(logger, nil, "poller") }
+	f := newFleet(cfg, p.o, p.sources, partitions, baseFn, s.Metrics, logger, collect.NewMetrics(s.Metrics), codec, s.Version)
+	defer f.httpClient.CloseIdleConnections()
+	if s.Admin != nil {
+		s.Admin.AddCheck("sources", f.ready)
+	}
+	coord, err := p.coordinator(stateTopic, f)
+	if err != nil {
+		return err
+	}
+	logger.Info("poller running", slog.Int("sources", len(p.sources)), slog.Int("state_partitions", int(partitions)),
+		slog.String("group", cfg.Group), slog.String("instance_id", cfg.InstanceID))
+	err = coord.Run(ctx)
+	f.stopAll()
+	if lerr := cfg.Membership.Leave(cfg.Kafka, cfg.Group); lerr != nil {
+		logger.Warn("leaving the coordination group", slog.Any("error", lerr))
+	}
+	return err
+}
+
+// ensureTopics creates the raw and state topics when missing (the state
+// topic always compacted) and returns the state topic's name and
+// partition count.
+func (p *Poller) ensureTopics(ctx context.Context, adm *kadm.Client) (string, int32, error) {
+	stateSpec := p.cfg.Topics.State
+	stateSpec.Configs = maps.Clone(stateSpec.Configs)
+	if stateSpec.Configs == nil {
+		stateSpec.Configs = map[string]string{}
+	}
+	delete(stateSpec.Configs, "cleanup_policy")
+	stateSpec.Configs["cleanup.policy"] = "compact"
+	tctx, cancel := context.WithTimeout(ctx, time.Minute)
+	err := kafka.EnsureTopics(tctx, adm, p.s.Logger, p.cfg.Topics.Raw, stateSpec)
+	cancel()
+	if err != nil {
+		return "", 0, fmt.Errorf("ensuring topics: %w", err)
+	}
+	desc, err := kafka.DescribeTopic(ctx, adm, stateSpec.Name)
+	if err != nil {
+		return "", 0, err
+	}
+	if desc.Partitions <= 0 {
+		return "", 0, fmt.Errorf("state topic %q has no known partitions yet; retry", stateSpec.Name)
+	}
+	return stateSpec.Name, desc.Partitions, nil
+}
+
+// coordinator joins the coordination group over the state topic's
+// partitions, handing them to f.
+func (p *Poller) coordinator(stateTopic string, f *fleet) (*assign.Coordinator, error) {
+	base, err := p.cfg.Kafka.Options(p.s.Logger, nil, "poller")
+	if err != nil {
+		return nil, err
+	}
+	acfg := assign.Config{Group: p.cfg.Group, Topic: stateTopic, InstanceID: p.cfg.InstanceID,
+		SessionTimeout: p.cfg.SessionTimeout, RebalanceTimeout: p.cfg.RebalanceTimeout}
+	if p.o.heartbeat > 0 {
+		acfg.HeartbeatInterval = p.o.heartbeat
+	}
+	return assign.New(base, acfg, f, p.s.Logger)
+}
