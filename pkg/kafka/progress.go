@@ -160,6 +160,18 @@ func (w *ProgressWatch) Run(ctx context.Context) error {
 	}
 }
 
+// Start runs Run on a goroutine of its own; the returned stop ends it and
+// waits for it.
+func (w *ProgressWatch) Start(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = w.Run(ctx)
+	}()
+	return func() { cancel(); <-done }
+}
+
 // Ready returns an error naming every stalled partition, or nil.
 func (w *ProgressWatch) Ready(context.Context) error {
 	w.mu.Lock()

@@ -183,6 +183,9 @@ func TestProgressWatchRunStopsWithItsContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	require.NoError(t, w.Run(ctx))
+	stop := w.Start(context.Background())
+	time.Sleep(100 * time.Millisecond)
+	stop() // returns once the goroutine ended (goleak checks the package)
 }
 
 func TestProgressWatchValidates(t *testing.T) {

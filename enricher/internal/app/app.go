@@ -117,13 +117,7 @@ func watchProgress(ctx context.Context, cfg Config, s service.Settings, p *pipel
 		return nil, err
 	}
 	addCheck(s, "progress", watch.Ready)
-	wctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = watch.Run(wctx)
-	}()
-	return func() { cancel(); <-done }, nil
+	return watch.Start(ctx), nil
 }
 
 // addCheck adds a readiness check when the service has an admin server.

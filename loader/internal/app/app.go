@@ -88,13 +88,7 @@ func watchProgress(ctx context.Context, cfg Config, s service.Settings, p *pipel
 	if s.Admin != nil {
 		s.Admin.AddCheck("progress", watch.Ready)
 	}
-	wctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = watch.Run(wctx)
-	}()
-	return func() { cancel(); <-done }, nil
+	return watch.Start(ctx), nil
 }
 
 // migrate applies the migrations, checks the table and installs the
