@@ -169,7 +169,7 @@ func (g *generator) actor(typ string) (*Actor, *orgKey) {
 	case sessionOnly || x < 0.55:
 		u := g.org.users[r.IntN(len(g.org.users))]
 		s := u.sessions[r.IntN(len(u.sessions))]
-		if r.Float64() < 0.1 {
+		if r.Float64() < 0.01 {
 			// a one-off session from elsewhere
 			n := r.IntN(len(networks))
 			s = orgSession{ip: randAddr(r, n), network: n, client: r.IntN(len(clients))}

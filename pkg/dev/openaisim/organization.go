@@ -140,7 +140,7 @@ func newOrganization(r *rand.Rand) organization {
 			if r.Float64() < 0.35 {
 				n++ // IPv6 block of the same place
 			}
-			if r.Float64() < 0.15 {
+			if r.Float64() < 0.03 {
 				n = r.IntN(len(networks)) // travelling or on a VPN
 			}
 			u.sessions = append(u.sessions, orgSession{ip: randAddr(r, n), network: n, client: r.IntN(len(clients))})
