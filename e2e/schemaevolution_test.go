@@ -47,7 +47,8 @@ const (
 // compatibility: the migration runs under the v1 loader; a v1 loader
 // restarts against the migrated table; v1 records waiting in the topic are
 // loaded by the v2 loader; the v2 schema is registered by the deploy step
-// while the v1 enricher writes; the v2 enricher fills the new field. A
+// while the v1 enricher writes; the v2 enricher fills the new field; a v1
+// loader put back then waits instead of dropping the new field. A
 // third-party consumer pinned to v1 (hamba/avro with the v1 file as reader
 // schema) and ClickHouse's Kafka engine with the v1 columns decode every
 // record throughout. A new event type and a new field inside a known type
@@ -79,6 +80,7 @@ func TestRollingSchemaUpgrade(t *testing.T) {
 		novel = addNovelEvents(t, p.sim)
 		waitEvents(t, p, append(novel, p.sim.Generate(30)...))
 	})
+	t.Run("a v1 loader waits for v2 records instead of dropping the new field", func(t *testing.T) { rollBackLoader(t, p, pinned, bin) })
 
 	t.Run("nothing lost or duplicated", func(t *testing.T) { assertExactlyOnce(t, p) })
 	t.Run("each row as its writer's version says", func(t *testing.T) { checkVersions(t, p, pinned, pending) })
@@ -120,6 +122,27 @@ func upgradeLoader(t *testing.T, p *pipeline, pinned *pinnedReader, bin string) 
 	replaceService(t, p, "loader", filepath.Join(bin, "loader"))
 	waitEvents(t, p, pending)
 	return pending
+}
+
+// rollBackLoader puts a v1 loader back while the v2 enricher writes: it
+// must not load the v2 records (it would drop actorUserAgent) but wait,
+// saying why, until a v2 loader takes them over.
+func rollBackLoader(t *testing.T, p *pipeline, pinned *pinnedReader, bin string) {
+	p.stack.Procs["loader"].Kill()
+	replaceService(t, p, "loader", filepath.Join(binDir, "loader"))
+	evs := p.sim.Generate(10)
+	pinned.waitFor(t, evs)
+	require.Eventually(t, func() bool {
+		return strings.Contains(p.out.tail(2000), "has fields this release (schema v1) does not know: actorUserAgent")
+	}, time.Minute, 100*time.Millisecond, "the v1 loader says why it waits")
+	ids := make([]string, len(evs))
+	for i, e := range evs {
+		ids[i] = "'" + e.ID + "'"
+	}
+	assert.Equal(t, "0", p.mustQuery("SELECT count() FROM openai_audit_logs WHERE eventID IN ("+strings.Join(ids, ",")+")"), "the v1 loader loaded none of the v2 records")
+	p.stack.Procs["loader"].Kill() // a graceful stop would wait drain_timeout for them
+	replaceService(t, p, "loader", filepath.Join(bin, "loader"))
+	waitEvents(t, p, evs)
 }
 
 // registerV2 runs the v2 enricher's deploy step (register_only) while the
@@ -240,7 +263,11 @@ func refuseIncompatibleV3(t *testing.T, p *pipeline, bin string) {
 	assert.Contains(t, out, "holds version 3")
 	assert.Contains(t, out, "cannot read records written with v2: reader field tenantRegion is missing in writer schema and has no default")
 	assert.Contains(t, out, "deploy the release that registered version 3")
-	t.Logf("the v2 enricher refused to start:\n%s", strings.TrimSpace(out))
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "level=ERROR") {
+			t.Logf("the v2 enricher refused to start: %s", line)
+		}
+	}
 }
 
 // waitEvents waits until every one of evs is a row.
