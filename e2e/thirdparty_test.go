@@ -88,6 +88,14 @@ func waitLoaderCaughtUp(t *testing.T, p *pipeline, atLeast int64) {
 // the registry URL, and checks it decodes one row per event.
 func thirdPartyReader(t *testing.T, p *pipeline) {
 	t.Helper()
+	startThirdPartyReader(t, p)()
+}
+
+// startThirdPartyReader starts the Kafka-engine reader with the table's
+// columns as they are now; the returned check waits until it has one row
+// per served event and compares them with the loaded rows.
+func startThirdPartyReader(t *testing.T, p *pipeline) (check func()) {
+	t.Helper()
 	// ClickHouse's AvroConfluent reader wraps a timestamp-millis read into
 	// a DateTime column modulo 2^32 instead of dividing by 1000; DateTime64(3)
 	// reads it right (docs/schema.md tells third parties the same).
@@ -101,20 +109,25 @@ func thirdPartyReader(t *testing.T, p *pipeline) {
 		cols, strings.Join(p.stack.Infra.KafkaBrokers, ","), group, p.stack.Infra.RegistryURL))
 	p.mustQuery(fmt.Sprintf("CREATE TABLE thirdparty (%s) ENGINE = MergeTree ORDER BY eventID", cols))
 	p.mustQuery("CREATE MATERIALIZED VIEW thirdparty_mv TO thirdparty AS SELECT * FROM thirdparty_queue")
-	defer func() {
+	drop := func() {
 		for _, s := range []string{"DROP TABLE IF EXISTS thirdparty_mv", "DROP TABLE IF EXISTS thirdparty_queue", "DROP TABLE IF EXISTS thirdparty"} {
 			_, _ = p.query(s)
 		}
-	}()
-	want := len(p.sim.GroundTruth())
-	p.waitCount("SELECT uniqExact(eventID) FROM thirdparty", want, 2*time.Minute)
-	// Maps compare element by element in order, and a Go map has none:
-	// compare them sorted.
-	same := p.mustQuery(`SELECT count() FROM thirdparty AS a INNER JOIN (SELECT * FROM openai_audit_logs FINAL) AS b USING (eventID)
-		WHERE a.id = b.id AND a.rawLog = b.rawLog AND toDateTime(a.eventTime) = b.eventTime AND toDateTime(a.receivedAt) = b.receivedAt
-		AND a.srcCity = b.srcCity AND a.srcASNumber = b.srcASNumber AND a.srcLatitude = b.srcLatitude AND a.readOnly = b.readOnly
-		AND a.resources = b.resources AND mapSort(a.actor) = mapSort(b.actor) AND mapSort(a.tags) = mapSort(b.tags)
-		AND arrayMap(e -> (mapSort(e.data), e.name, e.provider, e.type, e.value), a.enrichments)
-		  = arrayMap(e -> (mapSort(e.data), e.name, e.provider, e.type, e.value), b.enrichments)`)
-	require.Equal(t, fmt.Sprint(p.mustQuery("SELECT count() FROM thirdparty")), same, "the third-party reader sees the same records the loader loaded")
+	}
+	t.Cleanup(drop)
+	return func() {
+		t.Helper()
+		defer drop()
+		want := len(p.sim.GroundTruth())
+		p.waitCount("SELECT uniqExact(eventID) FROM thirdparty", want, 2*time.Minute)
+		// Maps compare element by element in order, and a Go map has none:
+		// compare them sorted.
+		same := p.mustQuery(`SELECT count() FROM thirdparty AS a INNER JOIN (SELECT * FROM openai_audit_logs FINAL) AS b USING (eventID)
+			WHERE a.id = b.id AND a.rawLog = b.rawLog AND toDateTime(a.eventTime) = b.eventTime AND toDateTime(a.receivedAt) = b.receivedAt
+			AND a.srcCity = b.srcCity AND a.srcASNumber = b.srcASNumber AND a.srcLatitude = b.srcLatitude AND a.readOnly = b.readOnly
+			AND a.resources = b.resources AND mapSort(a.actor) = mapSort(b.actor) AND mapSort(a.tags) = mapSort(b.tags)
+			AND arrayMap(e -> (mapSort(e.data), e.name, e.provider, e.type, e.value), a.enrichments)
+			  = arrayMap(e -> (mapSort(e.data), e.name, e.provider, e.type, e.value), b.enrichments)`)
+		require.Equal(t, fmt.Sprint(p.mustQuery("SELECT count() FROM thirdparty")), same, "the third-party reader sees the same records the loader loaded")
+	}
 }

@@ -1,4 +1,4 @@
 // Package schemas embeds the auditpipe schema contract files: the seed's
-// column list, the Avro schema, the ClickHouse migrations and the threat
-// detections.
+// column list, every released version of the Avro schema (the current one
+// as AvroSchema), the ClickHouse migrations and the threat detections.
 package schemas

@@ -2,11 +2,27 @@ package schemas
 
 import "embed"
 
-// AvroSchema is the Avro record schema of one normalized audit event
-// (avro/openai_audit_logs.avsc): the 46 columns of openai_audit_logs.
+// AvroVersion is the version of the current Avro schema: AvroSchema is
+// avro/openai_audit_logs.v<AvroVersion>.avsc. A release that changes the
+// schema adds the next file and moves both this constant and AvroSchema's
+// embed line to it; a released file is never edited.
+const AvroVersion = 1
+
+// AvroSchema is the current Avro record schema of one normalized audit
+// event (avro/openai_audit_logs.v1.avsc): the 46 columns of
+// openai_audit_logs.
 //
-//go:embed avro/openai_audit_logs.avsc
+//go:embed avro/openai_audit_logs.v1.avsc
 var AvroSchema string
+
+// AvroVersions holds every released version of the Avro schema,
+// avro/openai_audit_logs.v<N>.avsc for N = 1 … AvroVersion, the current one
+// included. The evolution check (github.com/auditpipe/auditpipe/pkg/schema.
+// CheckEvolution) requires the current version to read, and be read by,
+// every earlier one.
+//
+//go:embed avro/openai_audit_logs.v*.avsc
+var AvroVersions embed.FS
 
 // SeedColumns is the seed's column list (seed_columns.tsv): one
 // "name<TAB>ClickHouse type" line per column, in table order. It is the

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/auditpipe/auditpipe/pkg/dev/chserver"
+	"github.com/auditpipe/auditpipe/pkg/dev/kafkatest"
 	"github.com/auditpipe/auditpipe/pkg/dev/openaisim"
 )
 
@@ -28,7 +29,8 @@ type InfraConfig struct {
 	KafkaAddr string
 	// ExternalKafka, when set, is used instead of starting kfake.
 	ExternalKafka []string
-	// RegistryAddr is where srfake listens.
+	// RegistryAddr is where the Schema Registry (srfake behind
+	// kafkatest.EnforceCompatibility) listens.
 	RegistryAddr string
 	// ClickHouseAddr is where the embedded ClickHouse listens. Ignored when
 	// ExternalClickHouse is set.
@@ -112,11 +114,12 @@ func StartInfra(ctx context.Context, cfg InfraConfig, logger *slog.Logger) (_ *I
 	if err != nil {
 		return nil, fmt.Errorf("starting the Schema Registry (srfake) on %s: %w", cfg.RegistryAddr, err)
 	}
-	reg := srfake.NewRegistry()
-	inf.registry = &http.Server{Handler: reg.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	// srfake accepts every schema; in front of it the registry checks
+	// compatibility as Confluent's does.
+	inf.registry = &http.Server{Handler: kafkatest.EnforceCompatibility(srfake.NewRegistry()), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = inf.registry.Serve(ln) }()
 	inf.RegistryURL = "http://" + ln.Addr().String()
-	logger.Info("Schema Registry (srfake) ready", slog.String("url", inf.RegistryURL))
+	logger.Info("Schema Registry (srfake, compatibility enforced) ready", slog.String("url", inf.RegistryURL))
 
 	if cfg.ExternalClickHouse != "" {
 		inf.ClickHouse = cfg.ExternalClickHouse

@@ -189,6 +189,12 @@ func wire(t *testing.T, id int, writer string, v any) []byte {
 	return append([]byte{0, byte(id >> 24), byte(id >> 16), byte(id >> 8), byte(id)}, body...)
 }
 
+// newerLog is an AuditLog with one more field, as a newer release writes it.
+type newerLog struct {
+	schema.AuditLog
+	UserAgent string `avro:"userAgent"`
+}
+
 func TestDecoderReadsOtherWriterSchemas(t *testing.T) {
 	ctx := context.Background()
 	reg, cl := newRegistry(t)
@@ -214,17 +220,27 @@ func TestDecoderReadsOtherWriterSchemas(t *testing.T) {
 		assert.Equal(t, want, out)
 	})
 
-	t.Run("newer writer with an extra field is read without it", func(t *testing.T) {
+	t.Run("newer writer with a field no release knows waits", func(t *testing.T) {
 		newer := evolved(t, nil, map[string]any{"name": "userAgent", "type": "string", "default": ""})
 		id, _, err := reg.RegisterSchema(contract.SubjectEnriched, sr.Schema{Schema: newer})
 		require.NoError(t, err)
-
-		type newerLog struct {
-			schema.AuditLog
-			UserAgent string `avro:"userAgent"`
-		}
 		var out schema.AuditLog
 		_, err = dec.Decode(ctx, wire(t, id, newer, newerLog{AuditLog: in, UserAgent: "curl/8"}), &out)
+		require.ErrorIs(t, err, schema.ErrNewerWriter)
+		assert.Contains(t, err.Error(), "has fields this release (schema v1) does not know: userAgent")
+		for _, perm := range []error{schema.ErrMalformed, schema.ErrUnknownSchema, schema.ErrIncompatibleSchema} {
+			assert.NotErrorIs(t, err, perm, "transient: a newer loader takes the record over")
+		}
+	})
+
+	t.Run("writer with a field an earlier release had (deprecated, removed) is read without it", func(t *testing.T) {
+		older := evolved(t, nil, map[string]any{"name": "userAgent", "type": "string", "default": ""})
+		d, err := schema.NewDecoderWithReleases(cl, []schema.AvroRelease{{Version: 1, Schema: older}, {Version: 2, Schema: schemas.AvroSchema}}, 0)
+		require.NoError(t, err)
+		id, _, err := reg.RegisterSchema(contract.SubjectEnriched, sr.Schema{Schema: older})
+		require.NoError(t, err)
+		var out schema.AuditLog
+		_, err = d.Decode(ctx, wire(t, id, older, newerLog{AuditLog: in, UserAgent: "curl/8"}), &out)
 		require.NoError(t, err)
 		assert.Equal(t, in, out)
 	})
@@ -287,12 +303,21 @@ func TestDecoderReadsOtherWriterSchemas(t *testing.T) {
 func TestDecoderCacheIsBounded(t *testing.T) {
 	ctx := context.Background()
 	reg, cl := newRegistry(t)
-	dec, err := schema.NewDecoder(cl, 2)
-	require.NoError(t, err)
 	in := sample()
 	var frames [][]byte
+	var extras []any
 	for i := range 4 {
-		w := evolved(t, nil, map[string]any{"name": "extra" + string(rune('a'+i)), "type": "string", "default": ""})
+		extras = append(extras, map[string]any{"name": "extra" + string(rune('a'+i)), "type": "string", "default": ""})
+	}
+	// An earlier release had the extra fields: writers with them decode.
+	var extraMaps []map[string]any
+	for _, e := range extras {
+		extraMaps = append(extraMaps, e.(map[string]any))
+	}
+	dec, err := schema.NewDecoderWithReleases(cl, []schema.AvroRelease{{Version: 1, Schema: evolved(t, nil, extraMaps...)}, {Version: 2, Schema: schemas.AvroSchema}}, 2)
+	require.NoError(t, err)
+	for i := range 4 {
+		w := evolved(t, nil, extraMaps[i])
 		id, _, err := reg.RegisterSchema(contract.SubjectEnriched, sr.Schema{Schema: w})
 		require.NoError(t, err)
 		frames = append(frames, wire(t, id, w, in)) // hamba writes the default for the missing field

@@ -155,13 +155,16 @@ type encoder struct {
 
 // registerSchema registers (or, without Register, looks up) the Avro
 // schema, retrying while the registry is unreachable, and returns the
-// encoder for its id.
+// encoder for its id. A schema that is missing (lookup only) or that the
+// registry rejects (an incompatible registration, HTTP 409, or a newer
+// version that cannot read our records) is not retried: the enricher must
+// not start, and the error says what to do.
 func registerSchema(ctx context.Context, cfg SchemaRegistryConfig, rcl *sr.Client, logger *slog.Logger) (encoder, error) {
 	var schemaID int
 	if err := startupRetry(ctx, logger, "registering avro schema", func(ctx context.Context) error {
 		var err error
 		_, schemaID, err = schema.NewSerde(ctx, rcl, cfg.Subject, cfg.Register)
-		if errors.Is(err, schema.ErrNotRegistered) {
+		if errors.Is(err, schema.ErrNotRegistered) || errors.Is(err, schema.ErrSchemaRejected) {
 			return retry.Permanent(err)
 		}
 		return err

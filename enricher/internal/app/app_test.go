@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -243,6 +244,61 @@ func TestRegistrationOffFailsWhenSchemaMissing(t *testing.T) {
 	e.cfg.SchemaRegistry.Register = false
 	err := app.Run(context.Background(), e.cfg, service.Settings{Metrics: prometheus.NewRegistry()})
 	require.ErrorIs(t, err, schema.ErrNotRegistered)
+}
+
+// TestRefusesRejectedSchema: against a registry that enforces
+// compatibility, the enricher does not start (and register_only fails)
+// when the registry refuses its schema (HTTP 409) or holds a newer version
+// that cannot read its records; it does not retry, and it says what to do.
+func TestRefusesRejectedSchema(t *testing.T) {
+	withField := func(field string) sr.Schema {
+		s := strings.TrimSpace(schema.RegistrySchema().Schema)
+		i := strings.LastIndex(s, "]")
+		return sr.Schema{Type: sr.TypeAvro, Schema: s[:i] + "," + field + s[i:]}
+	}
+	for _, tc := range []struct {
+		name         string
+		registerOnly bool
+		prepare      func(t *testing.T, cl *sr.Client, subject string)
+		want         string
+		versions     []int // the subject's versions afterwards
+	}{
+		{"registration refused (409)", false, func(t *testing.T, cl *sr.Client, subject string) {
+			_, err := cl.CreateSchema(context.Background(), subject, sr.Schema{Type: sr.TypeAvro,
+				Schema: `{"type":"record","name":"AuditLog","namespace":"io.auditpipe.openai","fields":[{"name":"eventTime","type":"string"}]}`})
+			require.NoError(t, err)
+		}, "the registry refused to register schema v1", []int{1}},
+		{"register_only, registration refused (409)", true, func(t *testing.T, cl *sr.Client, subject string) {
+			_, err := cl.CreateSchema(context.Background(), subject, sr.Schema{Type: sr.TypeAvro,
+				Schema: `{"type":"record","name":"AuditLog","namespace":"io.auditpipe.openai","fields":[{"name":"eventTime","type":"string"}]}`})
+			require.NoError(t, err)
+		}, "the registry refused to register schema v1", []int{1}},
+		{"newer incompatible version", false, func(t *testing.T, cl *sr.Client, subject string) {
+			ctx := context.Background()
+			_, err := cl.CreateSchema(ctx, subject, schema.RegistrySchema())
+			require.NoError(t, err)
+			require.NoError(t, cl.SetCompatibility(ctx, sr.SetCompatibility{Level: sr.CompatNone}, subject)[0].Err)
+			_, err = cl.CreateSchema(ctx, subject, withField(`{"name":"required","type":"long"}`))
+			require.NoError(t, err)
+		}, "holds version 2 (schema id 2), newer than this release's schema v1", []int{1, 2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			tc.prepare(t, e.reg.Client(t), e.cfg.SchemaRegistry.Subject)
+			cfg := e.cfg
+			cfg.RegisterOnly = tc.registerOnly
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			start := time.Now()
+			err := app.Run(ctx, cfg, service.Settings{Metrics: prometheus.NewRegistry()})
+			require.ErrorIs(t, err, schema.ErrSchemaRejected)
+			assert.Contains(t, err.Error(), tc.want)
+			assert.Less(t, time.Since(start), 10*time.Second, "no retries")
+			versions, verr := e.reg.Client(t).SubjectVersions(ctx, cfg.SchemaRegistry.Subject)
+			require.NoError(t, verr)
+			assert.Equal(t, tc.versions, versions, "nothing registered")
+		})
+	}
 }
 
 // TestRegisterOnly is the deploy-time step: it registers the schema and

@@ -74,11 +74,11 @@ func processLoop(b *testing.B, p *Processor, recs []*kgo.Record) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		v, err := p.Process(recs[i%len(recs)])
+		o, err := p.Process(recs[i%len(recs)])
 		if err != nil {
 			b.Fatal(err)
 		}
-		p.Done(v)
+		p.Done(o.Value)
 		i++
 	}
 }
@@ -140,11 +140,11 @@ func runPipeline(b *testing.B, proc *Processor, recs []*kgo.Record, mode int, pr
 	require.NoError(b, err)
 	switch mode {
 	case modePass:
-		p.process = func(r *kgo.Record) ([]byte, error) { return r.Value, nil }
+		p.process = func(r *kgo.Record) (Output, error) { return Output{Value: r.Value}, nil }
 		p.recycle = func([]byte) {}
 	case modeCeiling:
 		// The precomputed value itself: nothing writes to it.
-		p.process = func(r *kgo.Record) ([]byte, error) { return pre[string(r.Key)], nil }
+		p.process = func(r *kgo.Record) (Output, error) { return Output{Value: pre[string(r.Key)]}, nil }
 		p.recycle = func([]byte) {}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -175,9 +175,9 @@ func BenchmarkPipeline(b *testing.B) {
 	recs := rawRecords(b, benchEvents)
 	pre := make(map[string][]byte, len(recs))
 	for _, r := range recs {
-		v, err := proc.Process(r)
+		o, err := proc.Process(r)
 		require.NoError(b, err)
-		pre[string(r.Key)] = v
+		pre[string(r.Key)] = o.Value
 	}
 	var sum [3]pipelineRun
 	n := 0

@@ -48,7 +48,7 @@ type Pipeline struct {
 	sess *kgo.GroupTransactSession
 	// process is proc.Process and recycle proc.Done; benchmarks swap in
 	// a pass-through (and a recycle that does nothing).
-	process func(*kgo.Record) ([]byte, error)
+	process func(*kgo.Record) (Output, error)
 	recycle func([]byte)
 	logger  *slog.Logger
 	m       metrics
@@ -62,9 +62,10 @@ type metrics struct {
 	aborted     prometheus.Counter
 	txnDuration prometheus.Histogram
 	batchSize   prometheus.Histogram
+	unmapped    *unmappedCounter
 }
 
-func newMetrics(reg prometheus.Registerer) (metrics, error) {
+func newMetrics(reg prometheus.Registerer, logger *slog.Logger) (metrics, error) {
 	txns := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "auditpipe", Subsystem: "enricher", Name: "transactions_total",
 		Help: "Kafka transactions ended, by result (committed, aborted).",
@@ -97,6 +98,9 @@ func newMetrics(reg prometheus.Registerer) (metrics, error) {
 		return metrics{}, err
 	}
 	m.dlq = dlq
+	if m.unmapped, err = newUnmappedCounter(reg, logger); err != nil {
+		return metrics{}, err
+	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.in, m.out, txns, m.txnDuration, m.batchSize} {
 			if err := reg.Register(c); err != nil {
@@ -139,7 +143,7 @@ func New(cfg Config, base []kgo.Opt, proc *Processor, logger *slog.Logger, reg p
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	m, err := newMetrics(reg)
+	m, err := newMetrics(reg, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -208,9 +212,10 @@ func (p *Pipeline) Run(ctx context.Context) error {
 }
 
 type result struct {
-	value  []byte
-	reason string
-	err    error
+	value    []byte
+	unmapped string // Output.Unmapped
+	reason   string
+	err      error
 }
 
 // chunkSize is the number of records a worker transforms at a time.
@@ -223,7 +228,7 @@ func (p *Pipeline) transform(recs []*kgo.Record, emit func(i int, res result)) {
 	out := make([]result, len(recs))
 	do := func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			v, err := p.process(recs[i])
+			o, err := p.process(recs[i])
 			if err != nil {
 				reason := normalize.ReasonOf(err)
 				if reason == "" {
@@ -232,7 +237,7 @@ func (p *Pipeline) transform(recs []*kgo.Record, emit func(i int, res result)) {
 				out[i] = result{reason: reason, err: err}
 				continue
 			}
-			out[i] = result{value: v}
+			out[i] = result{value: o.Value, unmapped: o.Unmapped}
 		}
 	}
 	chunks := (len(recs) + chunkSize - 1) / chunkSize
@@ -323,6 +328,7 @@ func (p *Pipeline) transact(recs []*kgo.Record) (bool, error) {
 		p.recycle(r.Value)
 	}
 	dlqByReason := map[string]int{}
+	var unmapped map[string]int // by event type; rare, so made on first use
 	out := 0
 	p.transform(recs, func(i int, res result) {
 		r := recs[i]
@@ -332,6 +338,12 @@ func (p *Pipeline) transact(recs []*kgo.Record) (bool, error) {
 			return
 		}
 		out++
+		if res.unmapped != "" {
+			if unmapped == nil {
+				unmapped = map[string]int{}
+			}
+			unmapped[res.unmapped]++
+		}
 		p.sess.Produce(ctx, &kgo.Record{Topic: p.cfg.OutputTopic, Key: r.Key, Value: res.value}, outPromise)
 	})
 	commit := kgo.TryCommit
@@ -356,6 +368,9 @@ func (p *Pipeline) transact(recs []*kgo.Record) (bool, error) {
 	}
 	p.m.committed.Inc()
 	p.m.out.Add(float64(out))
+	for typ, n := range unmapped {
+		p.m.unmapped.add(typ, n)
+	}
 	for reason, n := range dlqByReason {
 		p.m.dlq.Add(reason, n)
 		p.logger.Warn("dead-lettered records", slog.String("reason", reason), slog.Int("records", n))

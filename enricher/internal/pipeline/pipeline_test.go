@@ -2,9 +2,11 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -94,4 +96,61 @@ func TestNewValidates(t *testing.T) {
 	for _, s := range []string{"input topic", "output topic", "dlq topic", "group", "transactional id", "max poll records", "end timeout", "processor"} {
 		assert.Contains(t, err.Error(), s)
 	}
+}
+
+// TestUnmappedEventTypesMetric: records whose type has no category mapping
+// are counted by type when their transaction commits; the label set stays
+// within MaxUnmappedTypes (the rest count as "other"); mapped types are not
+// counted.
+func TestUnmappedEventTypesMetric(t *testing.T) {
+	c := kafkatest.NewCluster(t, kfake.SeedTopics(2, "openai-audit-raw", "openai-audit-enriched", "openai-audit-dlq"))
+	mapped := rawRecords(t, 50)
+	raw := func(id, typ string) *kgo.Record {
+		r := *mapped[0]
+		r.Key = []byte(id)
+		r.Value = []byte(`{"id":"` + id + `","type":"` + typ + `","effective_at":1800000000,"actor":null,"` + typ + `":{"id":"x_1","widget_id":"w_1"}}`)
+		return &r
+	}
+	recs := append([]*kgo.Record(nil), mapped...)
+	const distinct, perType = MaxUnmappedTypes + 8, 3
+	for i := range distinct {
+		for j := range perType {
+			recs = append(recs, raw(fmt.Sprintf("audit_log-u%d-%d", i, j), fmt.Sprintf("future%d.widget.exploded", i)))
+		}
+	}
+	// A new action in a known family is mapped by its family.
+	recs = append(recs, raw("audit_log-rotated", "api_key.rotated"))
+	require.NoError(t, c.Client(t).ProduceSync(context.Background(), recs...).FirstErr())
+
+	reg := prometheus.NewRegistry()
+	cfg := c.Config()
+	base, err := cfg.Options(nil, nil, "test")
+	require.NoError(t, err)
+	p, err := New(Config{InputTopic: "openai-audit-raw", OutputTopic: "openai-audit-enriched", DLQTopic: "openai-audit-dlq",
+		Group: "g", TransactionalID: "t1", MaxPollRecords: 100, EndTimeout: 5 * time.Second, RetryBackoff: 10 * time.Millisecond}, base, newProcessor(t), nil, reg)
+	require.NoError(t, err)
+	runUntil(t, p, func() bool { return testutil.ToFloat64(p.m.out) >= float64(len(recs)) })
+
+	series := map[string]float64{}
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != "auditpipe_enricher_unmapped_events_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			series[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+		}
+	}
+	require.Len(t, series, MaxUnmappedTypes+1, "the bound plus other: %v", series)
+	total := 0.0
+	for typ, v := range series {
+		total += v
+		if typ != UnmappedOther {
+			assert.Regexp(t, `^future\d+\.widget\.exploded$`, typ)
+			assert.Equal(t, float64(perType), v, typ)
+		}
+	}
+	assert.Equal(t, float64(distinct*perType), total, "every unmapped record counted once")
+	assert.Equal(t, float64((distinct-MaxUnmappedTypes)*perType), series[UnmappedOther])
 }

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -48,17 +49,28 @@ type Processor struct {
 	results sync.Pool
 }
 
+// Output is what Process makes of one raw record.
+type Output struct {
+	// Value is the encoded enriched value.
+	Value []byte
+	// Unmapped is the event type when normalize has no category for it
+	// (category "other": the record was normalized by the generic path
+	// only), else "".
+	Unmapped string
+}
+
 // metaHeaders are the headers normalize.ParseMeta reads.
 var metaHeaders = [...]string{contract.HeaderWorkspaceID, contract.HeaderSourceID, contract.HeaderSourceType,
 	contract.HeaderSourceTTL, contract.HeaderReceivedAt, contract.HeaderTags}
 
-// Process returns the encoded enriched value of r, or an error for which
-// normalize.ReasonOf gives the dead-letter reason. Pass the value to Done
-// once it is no longer used (after its produce completed). Every error is
+// Process returns the encoded enriched value of r (and whether its type
+// is unmapped), or an error for which normalize.ReasonOf gives the
+// dead-letter reason. Pass the value to Done once it is no longer used
+// (after its produce completed). Every error is
 // permanent: the same record always fails the same way. r's value and
 // headers are read in place (not copied), so they must not change while
 // Process runs; the returned bytes share nothing with r.
-func (p *Processor) Process(r *kgo.Record) ([]byte, error) {
+func (p *Processor) Process(r *kgo.Record) (Output, error) {
 	// The header values are read in place: they are only used until the
 	// record is encoded, and a consumed record's bytes never change.
 	var hv [len(metaHeaders)]string
@@ -86,7 +98,7 @@ func (p *Processor) Process(r *kgo.Record) ([]byte, error) {
 	}
 	meta, err := normalize.ParseMeta(get, ts, p.SourceTags[src])
 	if err != nil {
-		return nil, err
+		return Output{}, err
 	}
 	res, _ := p.results.Get().(*normalize.Result)
 	if res == nil {
@@ -94,7 +106,7 @@ func (p *Processor) Process(r *kgo.Record) ([]byte, error) {
 	}
 	defer p.results.Put(res)
 	if err := normalize.NormalizeShared(res, r.Value, meta); err != nil {
-		return nil, err
+		return Output{}, err
 	}
 	if p.Geo != nil {
 		p.Geo.Apply(&res.Log, res.SrcIP, res.Details)
@@ -102,16 +114,22 @@ func (p *Processor) Process(r *kgo.Record) ([]byte, error) {
 	b, err := p.Encode(&res.Log)
 	if err != nil {
 		if errors.Is(err, schema.ErrInvalidRecord) {
-			return nil, &normalize.Error{Reason: ReasonInvalidRecord, Err: err}
+			return Output{}, &normalize.Error{Reason: ReasonInvalidRecord, Err: err}
 		}
-		return nil, &normalize.Error{Reason: ReasonEncoding, Err: err}
+		return Output{}, &normalize.Error{Reason: ReasonEncoding, Err: err}
 	}
 	if p.MaxOutputBytes > 0 && len(b) > p.MaxOutputBytes {
 		n := len(b)
 		p.Done(b)
-		return nil, &normalize.Error{Reason: ReasonOutputTooLarge, Err: fmt.Errorf("encoded record is %d bytes, limit %d", n, p.MaxOutputBytes)}
+		return Output{}, &normalize.Error{Reason: ReasonOutputTooLarge, Err: fmt.Errorf("encoded record is %d bytes, limit %d", n, p.MaxOutputBytes)}
 	}
-	return b, nil
+	out := Output{Value: b}
+	if res.Log.Tags["category"] == normalize.CategoryOther {
+		// A copy: the name may share the reader's buffers (rare, so the
+		// allocation does not matter).
+		out.Unmapped = strings.Clone(res.Log.EventName)
+	}
+	return out, nil
 }
 
 // Done hands a value returned by Process back for reuse (see Recycle);

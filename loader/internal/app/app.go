@@ -21,6 +21,9 @@ import (
 // detections and returns.
 func Run(ctx context.Context, cfg Config, s service.Settings) error {
 	logger := s.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	w, err := chwriter.New(cfg.CH, logger)
 	if err != nil {
 		return err
@@ -102,7 +105,9 @@ func migrate(ctx context.Context, w *chwriter.Writer, cfg Config, logger *slog.L
 		a, err := w.Migrate(ctx)
 		applied = append(applied, a...)
 		if err == nil {
-			if err = w.CheckTable(ctx); err == nil {
+			var newer []schema.Column
+			if newer, err = w.CheckTable(ctx); err == nil {
+				logNewerColumns(logger, newer)
 				err = w.InstallDetections(ctx)
 			}
 		}
@@ -120,6 +125,15 @@ func migrate(ctx context.Context, w *chwriter.Writer, cfg Config, logger *slog.L
 		logger.Info("schema migrated", slog.Any("applied", applied))
 	}
 	return nil
+}
+
+// logNewerColumns says which columns of the table this release does not
+// know: a newer release added them; ClickHouse fills their defaults.
+func logNewerColumns(logger *slog.Logger, newer []schema.Column) {
+	for _, c := range newer {
+		logger.Info("the table has a column this release does not write (a newer release's migration added it); ClickHouse fills its default",
+			slog.String("column", c.Name), slog.String("type", c.CHType))
+	}
 }
 
 func newDecoder(c SchemaRegistryConfig) (*schema.Decoder, error) {

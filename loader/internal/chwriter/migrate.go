@@ -66,6 +66,8 @@ func (w *Writer) AppliedMigrations(ctx context.Context) (map[int]Applied, error)
 // Migrate applies the embedded migrations (schema.Migrations) that the
 // migrations table does not list yet, in version order, recording each
 // after its statements succeeded, and returns the versions it applied.
+// Versions the table lists beyond the embedded ones (a newer release's,
+// during a rolling upgrade) are logged and left alone.
 // Statements are idempotent (IF NOT EXISTS), so a migration interrupted
 // half-way is simply run again. A recorded migration whose checksum differs
 // from the embedded file is an error: applied migrations must never be
@@ -81,6 +83,16 @@ func (w *Writer) Migrate(ctx context.Context) ([]int, error) {
 		return nil, err
 	}
 	var done []int
+	known := make(map[int]bool, len(migs))
+	for _, m := range migs {
+		known[m.Version] = true
+	}
+	for v, a := range applied {
+		if !known[v] {
+			w.logger.Info("the database has a migration this loader does not know: a newer release applied it (rolling upgrade); the contract's columns are checked next",
+				slog.Int("version", v), slog.String("name", a.Name))
+		}
+	}
 	for _, m := range migs {
 		if a, ok := applied[m.Version]; ok {
 			if a.Checksum != m.Checksum {

@@ -147,30 +147,45 @@ func abbreviate(q string) string {
 }
 
 // CheckTable compares the live table's columns (DESCRIBE TABLE) with the
-// contract's and reports every mismatch.
-func (w *Writer) CheckTable(ctx context.Context) error {
+// contract's and reports every mismatch: each contract column must be there
+// with its type, in the contract's order. Columns the contract does not know
+// are allowed, wherever they are, and returned: a newer release's migrations
+// added them during a rolling upgrade, and since Insert names its columns,
+// ClickHouse fills them with their defaults for the rows this loader
+// inserts.
+func (w *Writer) CheckTable(ctx context.Context) (newer []schema.Column, err error) {
 	rows, err := w.conn.Query(ctx, fmt.Sprintf("DESCRIBE TABLE `%s`.`%s`", w.cfg.Database, schema.Table))
 	if err != nil {
-		return fmt.Errorf("describing %s: %w", schema.Table, err)
+		return nil, fmt.Errorf("describing %s: %w", schema.Table, err)
 	}
 	defer rows.Close()
+	want := schema.Columns()
+	known := make(map[string]bool, len(want))
+	for _, c := range want {
+		known[c.Name] = true
+	}
 	var got []schema.Column
 	for rows.Next() {
 		var name, typ, defaultType, defaultExpr, comment, codec, ttl string
 		if err := rows.Scan(&name, &typ, &defaultType, &defaultExpr, &comment, &codec, &ttl); err != nil {
-			return fmt.Errorf("scanning DESCRIBE: %w", err)
+			return nil, fmt.Errorf("scanning DESCRIBE: %w", err)
 		}
-		got = append(got, schema.Column{Name: name, CHType: schema.NormalizeType(typ)})
+		c := schema.Column{Name: name, CHType: schema.NormalizeType(typ)}
+		if known[name] {
+			got = append(got, c)
+		} else {
+			newer = append(newer, c)
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("reading DESCRIBE: %w", err)
+		return nil, fmt.Errorf("reading DESCRIBE: %w", err)
 	}
-	if ms := schema.CompareColumns("clickhouse", schema.Columns(), got); len(ms) > 0 {
+	if ms := schema.CompareColumns("clickhouse", want, got); len(ms) > 0 {
 		errs := make([]error, len(ms))
 		for i, m := range ms {
 			errs[i] = errors.New(m.String())
 		}
-		return fmt.Errorf("table %s.%s does not match the schema contract: %w", w.cfg.Database, schema.Table, errors.Join(errs...))
+		return newer, fmt.Errorf("table %s.%s does not match the schema contract: %w", w.cfg.Database, schema.Table, errors.Join(errs...))
 	}
-	return nil
+	return newer, nil
 }

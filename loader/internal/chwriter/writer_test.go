@@ -87,7 +87,9 @@ func TestInsertRoundTripsEveryColumn(t *testing.T) {
 		rows[i] = &r
 	}
 	require.NoError(t, w.Insert(t.Context(), "t1", rows))
-	require.NoError(t, w.CheckTable(t.Context()))
+	newer, err := w.CheckTable(t.Context())
+	require.NoError(t, err)
+	assert.Empty(t, newer)
 
 	got, err := w.Conn().Query(t.Context(), "SELECT * FROM "+schema.Table+" ORDER BY toUInt32(substring(id, 4))")
 	require.NoError(t, err)
@@ -262,4 +264,39 @@ func TestConfigValidate(t *testing.T) {
 	}
 	assert.Error(t, chwriter.TLSConfig{CAFile: "x"}.Validate())
 	assert.Error(t, chwriter.TLSConfig{Enabled: true, CertFile: "x"}.Validate())
+}
+
+// TestCheckTableDuringRollingUpgrade: a newer release's migration added a
+// column (ALTER TABLE … ADD COLUMN with a default); this release's check
+// accepts the table, names the column, and its inserts (which name their
+// columns) leave the default in it. Missing or retyped contract columns
+// still fail.
+func TestCheckTableDuringRollingUpgrade(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		alter string
+		newer []schema.Column
+		err   string
+	}{
+		{"column added at the end", "ADD COLUMN actorUserAgent String DEFAULT ''", []schema.Column{{Name: "actorUserAgent", CHType: "String"}}, ""},
+		{"column added in the middle", "ADD COLUMN region LowCardinality(String) DEFAULT 'eu' AFTER srcCity", []schema.Column{{Name: "region", CHType: "LowCardinality(String)"}}, ""},
+		{"contract column retyped", "MODIFY COLUMN projectName LowCardinality(String)", nil, `type of "projectName": want String, got LowCardinality(String)`},
+		{"contract column dropped", "DROP COLUMN serviceAccountID", nil, `missing column "projectName"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWriter(t)
+			require.NoError(t, w.Exec(t.Context(), "ALTER TABLE "+schema.Table+" "+tc.alter))
+			newer, err := w.CheckTable(t.Context())
+			assert.Equal(t, tc.newer, newer)
+			if tc.err != "" {
+				require.ErrorContains(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			require.NoError(t, w.Insert(t.Context(), "t-upgrade", ptrs(row(1), row(2))))
+			col := tc.newer[0].Name
+			def := map[string]string{"actorUserAgent": "''", "region": "'eu'"}[col]
+			assert.Equal(t, uint64(2), count(t, w, "SELECT count() FROM "+schema.Table+" WHERE "+col+" = "+def), "the new column holds its default")
+		})
+	}
 }

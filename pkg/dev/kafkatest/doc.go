@@ -1,5 +1,7 @@
 // Package kafkatest provides in-process Kafka (kfake) and Schema Registry
-// (srfake) fixtures for tests, tuned so that tests stay fast.
+// (srfake) fixtures for tests, tuned so that tests stay fast. The registry
+// enforces compatibility the way Confluent's does (EnforceCompatibility),
+// which srfake alone does not.
 //
 // Every fixture is closed through t.Cleanup. Clients made here use a 50 ms
 // MetadataMinAge: with kgo's default of 5 s, every retry after a leadership
