@@ -53,12 +53,31 @@ func TestClusterRenderingKeepsTheColumns(t *testing.T) {
 	_, err = schema.CreateTableColumns(dist)
 	require.Error(t, err, "the Distributed table takes its columns AS the local one")
 	assert.Equal(t, "openai_audit_logs_local", opts.StorageTable(schema.Table))
+
+	// The dashboards' read path (0002): the rollup is stored per shard and
+	// fed from each shard's storage table; readers use a Distributed table
+	// that merges the shards' states; the view reads the Distributed table.
+	require.GreaterOrEqual(t, len(migs), 3)
+	all := strings.Join(migs[1].Statements, "\n;\n")
+	for _, want := range []string{
+		"CREATE VIEW IF NOT EXISTS audit.openai_audit_events ON CLUSTER `prod`",
+		"FROM audit.openai_audit_logs FINAL",
+		"CREATE TABLE IF NOT EXISTS audit.openai_audit_counts_1m_local ON CLUSTER `prod`",
+		"ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/{database}/openai_audit_counts_1m_local', '{replica}')",
+		"ENGINE = Distributed('prod', 'audit', 'openai_audit_counts_1m_local', rand())",
+		"CREATE MATERIALIZED VIEW IF NOT EXISTS audit.openai_audit_counts_1m_mv_local ON CLUSTER `prod`\nTO audit.openai_audit_counts_1m_local",
+		"FROM audit.openai_audit_logs_local\nGROUP BY",
+		"INSERT INTO audit.openai_audit_counts_1m\nSELECT",
+	} {
+		assert.Contains(t, all, want)
+	}
+	assert.Contains(t, migs[2].Statements[0], "CREATE OR REPLACE VIEW audit.auditpipe_dashboards ON CLUSTER `prod`")
 }
 
 func TestSingleNodeRendering(t *testing.T) {
 	migs, err := schema.Migrations(schema.MigrationOptions{})
 	require.NoError(t, err)
-	require.Len(t, migs, 1)
+	require.NotEmpty(t, migs)
 	m := migs[0]
 	assert.Equal(t, 1, m.Version)
 	assert.Equal(t, "create_openai_audit_logs", m.Name)
