@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -34,6 +35,7 @@ type dashboard struct {
 	Panels []struct {
 		Type       string `json:"type"`
 		Title      string `json:"title"`
+		Interval   string `json:"interval"` // the panel's minimum interval
 		Datasource *struct {
 			UID string `json:"uid"`
 		} `json:"datasource"`
@@ -63,7 +65,10 @@ func loadPipelineForDashboards(t *testing.T) *pipeline {
 	})
 	n := len(p.sim.GroundTruth())
 	p.waitCount("SELECT count() FROM openai_audit_events", n, 3*time.Minute)
-	p.waitCount("SELECT uniqExactMerge(events) FROM openai_audit_counts_1m", n, time.Minute)
+	recount := p.db + "_rollups.recount_hours"
+	p.mustQuery("SYSTEM REFRESH VIEW " + recount)
+	p.mustQuery("SYSTEM WAIT VIEW " + recount)
+	p.waitCount("SELECT sum(events) FROM openai_audit_counts", n, time.Minute)
 	det := p.db + "_detections"
 	p.waitCount("SELECT count() FROM system.tables WHERE database = '"+det+"' AND engine = 'MaterializedView'", 20, time.Minute)
 	start := time.Now()
@@ -121,6 +126,13 @@ func checkGrafanaPanels(t *testing.T, p *pipeline) {
 		if panel.Datasource == nil || panel.Datasource.UID != clickhouseUID {
 			continue
 		}
+		g, specific := g, specific
+		if panel.Interval != "" {
+			// Grafana never goes below the panel's minimum interval.
+			min, err := time.ParseDuration(panel.Interval)
+			require.NoError(t, err, panel.Title)
+			g.interval, specific.interval = max(g.interval, min), max(specific.interval, min)
+		}
 		for _, tg := range panel.Targets {
 			checked++
 			res := runPanelSQL(t, p, g, tg.RawSQL)
@@ -136,6 +148,32 @@ func checkGrafanaPanels(t *testing.T, p *pipeline) {
 		}
 	}
 	assert.GreaterOrEqual(t, checked, 20)
+
+	// The counts and the events agree: over a week (every loaded event),
+	// the Events stat reads the hourly counts with All actors and the
+	// events when an actor is selected; both count each event once.
+	week := grafanaQuery{from: now.Add(-7 * 24 * time.Hour), to: now.Add(time.Hour), interval: time.Hour, vars: g.vars}
+	for _, panel := range d.Panels {
+		if panel.Title != "Events" {
+			continue
+		}
+		res := runPanelSQL(t, p, week, panel.Targets[0].RawSQL)
+		assert.Equal(t, fmt.Sprint(len(p.sim.GroundTruth())), fmt.Sprint(res.Data[0][0]), "events counted from the hourly counts")
+		perActor := map[string]float64{}
+		for _, r := range p.rows("SELECT actorName, count() AS n FROM openai_audit_events GROUP BY actorName") {
+			perActor[r["actorName"].(string)] = toFloat(r["n"])
+		}
+		for _, actor := range []string{specific.vars["actor"][0]} {
+			one := week
+			one.vars = map[string][]string{}
+			for k, v := range g.vars {
+				one.vars[k] = v
+			}
+			one.vars["actor"] = []string{actor}
+			res := runPanelSQL(t, p, one, panel.Targets[0].RawSQL)
+			assert.Equal(t, perActor[actor], toFloat(res.Data[0][0]), "events of %s, from the events", actor)
+		}
+	}
 	slices.Sort(timings)
 	t.Logf("%d panel queries over %d events: median %s, max %s", len(timings), len(p.sim.GroundTruth()), timings[len(timings)/2], timings[len(timings)-1])
 }
@@ -271,4 +309,15 @@ func (p *pipeline) queryWith(sql string, params url.Values) (string, error) {
 		return "", fmt.Errorf("%s: %s", resp.Status, b)
 	}
 	return string(b), nil
+}
+
+func toFloat(v any) float64 {
+	switch x := v.(type) {
+	case float64:
+		return x
+	case string:
+		f, _ := strconv.ParseFloat(x, 64)
+		return f
+	}
+	return -1
 }

@@ -54,22 +54,24 @@ func TestClusterRenderingKeepsTheColumns(t *testing.T) {
 	require.Error(t, err, "the Distributed table takes its columns AS the local one")
 	assert.Equal(t, "openai_audit_logs_local", opts.StorageTable(schema.Table))
 
-	// The dashboards' read path (0002): the rollup is stored per shard and
-	// fed from each shard's storage table; readers use a Distributed table
-	// that merges the shards' states; the view reads the Distributed table.
+	// The dashboards' read path (0002): the view reads the Distributed
+	// table; each shard's storage table marks dirty hours in the rollups'
+	// Replicated database (one shard), where the recount runs on one
+	// replica and every replica holds the counts.
 	require.GreaterOrEqual(t, len(migs), 3)
 	all := strings.Join(migs[1].Statements, "\n;\n")
 	for _, want := range []string{
 		"CREATE VIEW IF NOT EXISTS audit.openai_audit_events ON CLUSTER `prod`",
 		"FROM audit.openai_audit_logs FINAL",
-		"CREATE TABLE IF NOT EXISTS audit.openai_audit_counts_1m_local ON CLUSTER `prod`",
-		"ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/{database}/openai_audit_counts_1m_local', '{replica}')",
-		"ENGINE = Distributed('prod', 'audit', 'openai_audit_counts_1m_local', rand())",
-		"CREATE MATERIALIZED VIEW IF NOT EXISTS audit.openai_audit_counts_1m_mv_local ON CLUSTER `prod`\nTO audit.openai_audit_counts_1m_local",
-		"FROM audit.openai_audit_logs_local\nGROUP BY",
-		"INSERT INTO audit.openai_audit_counts_1m\nSELECT",
+		"CREATE DATABASE IF NOT EXISTS audit_rollups ON CLUSTER `prod`\nENGINE = Replicated('/clickhouse/auditpipe/databases/audit_rollups', 'all', '{replica}')",
+		"ENGINE = ReplicatedReplacingMergeTree(dirtiedAt)",
+		"ENGINE = ReplicatedReplacingMergeTree(computedAt)",
+		"CREATE MATERIALIZED VIEW IF NOT EXISTS audit.openai_audit_dirty_hours_mv_local ON CLUSTER `prod`\nTO audit_rollups.dirty_hours",
+		"FROM audit.openai_audit_logs_local\n;",
+		"CREATE MATERIALIZED VIEW IF NOT EXISTS audit_rollups.recount_hours\nREFRESH EVERY 1 MINUTE APPEND",
+		"CREATE VIEW IF NOT EXISTS audit.openai_audit_counts ON CLUSTER `prod`",
 	} {
-		assert.Contains(t, all, want)
+		assert.Contains(t, all+";", want)
 	}
 	assert.Contains(t, migs[2].Statements[0], "CREATE OR REPLACE VIEW audit.auditpipe_dashboards ON CLUSTER `prod`")
 }

@@ -154,10 +154,11 @@ func describe(t *testing.T, out string) []schema.Column {
 }
 
 // TestEngineReadPathCountsEachEventOnce checks the dashboards' read path
-// (0002): the view and the per-minute rollup count an event once however
-// many copies reach the table (a re-poll, a replay with a new insert
-// token), and the rollup's backfill may overlap with what its materialized
-// view wrote, or run again, without changing a count.
+// (0002): the view and the hourly counts count an event once however many
+// copies reach the table (a re-poll, a replay with a new insert token), the
+// events loaded before the migration are counted (the backfill), a late
+// insert into an old hour is counted, and a key that no longer occurs in a
+// recounted hour drops out.
 func TestEngineReadPathCountsEachEventOnce(t *testing.T) {
 	e := openEngine(t)
 	e.query("CREATE DATABASE IF NOT EXISTS rp")
@@ -168,7 +169,7 @@ func TestEngineReadPathCountsEachEventOnce(t *testing.T) {
 	for _, s := range migs[0].Statements {
 		e.query(s)
 	}
-	// Loaded before the rollup exists: only the backfill sees these.
+	// Loaded before the read path exists: only the backfill sees these.
 	e.query(ins + `('w', 's', 'e1', 0, '2026-05-01 10:00:10', '2026-05-01 10:01:00', 'login.failed')`)
 	e.query(ins + `('w', 's', 'e1', 0, '2026-05-01 10:00:10', '2026-05-01 10:02:00', 'login.failed')`)
 	for _, m := range migs[1:] {
@@ -176,28 +177,50 @@ func TestEngineReadPathCountsEachEventOnce(t *testing.T) {
 			e.query(s)
 		}
 	}
-	// After: the materialized view sees these, copies included.
+	recount := func() {
+		e.query("SYSTEM REFRESH VIEW rp_rollups.recount_hours")
+		e.query("SYSTEM WAIT VIEW rp_rollups.recount_hours")
+	}
+	const counts = "SELECT hour, eventName, sum(events) FROM rp.openai_audit_counts GROUP BY hour, eventName ORDER BY hour, eventName"
+	recount()
+	assert.Equal(t, "2026-05-01 10:00:00\tlogin.failed\t1\n", e.query(counts), "the backfill")
+
+	// After: copies of events, and a late event in an old hour.
 	for _, row := range []string{
 		`('w', 's', 'e2', 0, '2026-05-01 10:00:20', '2026-05-01 10:01:00', 'login.failed')`,
 		`('w', 's', 'e2', 0, '2026-05-01 10:00:20', '2026-05-01 10:09:00', 'login.failed')`,
 		`('w', 's', 'e1', 0, '2026-05-01 10:00:10', '2026-05-01 10:05:00', 'login.failed')`,
-		`('w', 's', 'e3', 0, '2026-05-01 10:01:00', '2026-05-01 10:05:00', 'login.succeeded')`,
+		`('w', 's', 'e3', 0, '2026-05-01 11:01:00', '2026-05-01 11:05:00', 'login.succeeded')`,
+		`('w', 's', 'e4', 0, '2026-03-01 08:30:00', '2026-03-01 08:31:00', 'api_key.created')`,
 	} {
 		e.query(ins + row)
 	}
-	const counts = "SELECT minute, eventName, uniqExactMerge(events) FROM rp.openai_audit_counts_1m GROUP BY minute, eventName ORDER BY minute, eventName"
-	const want = "2026-05-01 10:00:00\tlogin.failed\t2\n2026-05-01 10:01:00\tlogin.succeeded\t1\n"
-	assert.Equal(t, "3\n", e.query("SELECT count() FROM rp.openai_audit_events"), "the view reads FINAL")
+	recount()
+	want := "2026-03-01 08:00:00\tapi_key.created\t1\n2026-05-01 10:00:00\tlogin.failed\t2\n2026-05-01 11:00:00\tlogin.succeeded\t1\n"
+	assert.Equal(t, "4\n", e.query("SELECT count() FROM rp.openai_audit_events"), "the view reads FINAL")
 	assert.Equal(t, "(no actor)\n", e.query("SELECT DISTINCT actorName FROM rp.openai_audit_events"))
-	assert.Equal(t, want, e.query(counts), "the rollup counts each event once")
+	assert.Equal(t, want, e.query(counts), "each event counted once")
 
-	// The backfill again (a migration interrupted and re-run): no change.
-	backfill := migs[1].Statements[len(migs[1].Statements)-1]
-	require.True(t, strings.HasPrefix(backfill, "INSERT INTO rp.openai_audit_counts_1m"), backfill)
+	// The backfill again (a migration interrupted and re-run) and more
+	// recounts: no change.
+	backfill := ""
+	for _, s := range migs[1].Statements {
+		if strings.HasPrefix(s, "INSERT INTO rp_rollups.dirty_hours") {
+			backfill = s
+		}
+	}
+	require.NotEmpty(t, backfill)
 	e.query(backfill)
+	recount()
+	recount()
 	assert.Equal(t, want, e.query(counts))
-	e.query("OPTIMIZE TABLE rp.openai_audit_counts_1m FINAL")
-	assert.Equal(t, want, e.query(counts), "merged states count the same")
+
+	// A re-poll enriched differently moves e3 to another country: the old
+	// key of its hour drops out instead of keeping a count.
+	e.query(strings.Replace(ins, "eventName)", "eventName, srcASCountryCode)", 1) + `('w', 's', 'e3', 0, '2026-05-01 11:01:00', '2026-05-01 12:00:00', 'login.succeeded', 'FR')`)
+	recount()
+	assert.Equal(t, "\t0\nFR\t1\n", e.query("SELECT country, sum(events) FROM rp_rollups.openai_audit_counts_1h FINAL WHERE hour = '2026-05-01 11:00:00' GROUP BY country ORDER BY country"))
+	assert.Equal(t, "FR\t1\n", e.query("SELECT country, sum(events) FROM rp.openai_audit_counts WHERE hour = '2026-05-01 11:00:00' GROUP BY country ORDER BY country"))
 }
 
 // TestEngineDashboardChartsRun runs every chart query of
