@@ -68,7 +68,7 @@ deps-go:
 	@for m in $(MODULES); do (cd $$m && $(GO) mod download); done
 
 deps-chdb:
-	@echo "==> ensuring the ClickHouse engine (libchdb 26.7) is in the cache"
+	@echo "==> ensuring the ClickHouse engine (libchdb 26.7) and its web pages' scripts (uPlot, lz-string) are in the cache"
 	@cd e2e && $(GO) run ./cmd/chserver -fetch
 
 deps-kafka:

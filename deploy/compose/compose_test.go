@@ -46,6 +46,7 @@ var env = map[string]string{
 	"OPENAI_ADMIN_KEY":       "sk-admin-compose-test",
 	"CLICKHOUSE_PASSWORD":    "clickhouse-compose-test",
 	"AUDITPIPE_WORKSPACE_ID": "ws-compose",
+	"GRAFANA_ADMIN_PASSWORD": "grafana-compose-test",
 }
 
 // load loads and validates the project as `docker compose config` does.
@@ -64,7 +65,7 @@ func TestProjectLoads(t *testing.T) {
 	p, err := load(t, env)
 	require.NoError(t, err)
 	assert.Equal(t, "auditpipe", p.Name)
-	for _, name := range []string{"kafka-1", "kafka-2", "kafka-3", "schema-registry", "clickhouse", "migrate", "register", "poller", "enricher", "loader", "prometheus"} {
+	for _, name := range []string{"kafka-1", "kafka-2", "kafka-3", "schema-registry", "clickhouse", "migrate", "register", "poller", "enricher", "loader", "prometheus", "grafana"} {
 		assert.Contains(t, p.Services, name)
 	}
 	for _, svc := range []string{"poller", "enricher", "loader"} {
@@ -76,7 +77,7 @@ func TestProjectLoads(t *testing.T) {
 	for name, s := range p.Services {
 		for k, v := range s.Environment {
 			if v != nil {
-				assert.NotContains(t, []string{env["OPENAI_ADMIN_KEY"], env["CLICKHOUSE_PASSWORD"]}, *v, "%s: %s carries a secret in the environment", name, k)
+				assert.NotContains(t, []string{env["OPENAI_ADMIN_KEY"], env["CLICKHOUSE_PASSWORD"], env["GRAFANA_ADMIN_PASSWORD"]}, *v, "%s: %s carries a secret in the environment", name, k)
 			}
 		}
 	}

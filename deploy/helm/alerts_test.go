@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/auditpipe/auditpipe/deploy/grafana"
 	"github.com/auditpipe/auditpipe/deploy/internal/podrun"
 	"github.com/auditpipe/auditpipe/deploy/internal/servicebin"
 	"github.com/auditpipe/auditpipe/pkg/dev/chserver/chservertest"
@@ -32,8 +33,8 @@ import (
 
 const alertNameValidation = model.UTF8Validation
 
-// notYetExported are metrics the alerts use that the services do not
-// export yet. Remove a name as soon as the services export it (the test
+// notYetExported are metrics the alerts or the Grafana dashboards
+// (deploy/grafana) use that the services do not export yet. Remove a name as soon as the services export it (the test
 // says when).
 var notYetExported = map[string]bool{}
 
@@ -97,7 +98,8 @@ func TestAlertsCoverTheIssue(t *testing.T) {
 // (srfake), the embedded ClickHouse and the OpenAI simulator; the migrations
 // Job's containers run first, then the three services with the pods'
 // arguments, environment and files. Once events flow, every metric an
-// alert names must be in the services' /metrics.
+// alert or a panel of the pipeline dashboard (deploy/grafana) names must be
+// in the services' /metrics.
 func TestAlertMetricsAreExported(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -136,11 +138,16 @@ func TestAlertMetricsAreExported(t *testing.T) {
 		admin[comp] = fmt.Sprintf("http://127.0.0.1:%d/metrics", w.Pod.Spec.Containers[0].Ports[0].ContainerPort)
 	}
 
-	needed := map[string][]string{} // metric -> alerts
+	needed := map[string][]string{} // metric -> alerts and panels
 	for alert, names := range alertMetrics(t) {
 		for _, n := range names {
 			needed[n] = append(needed[n], alert)
 		}
+	}
+	panels, err := grafana.PromQLMetrics()
+	require.NoError(t, err)
+	for n, users := range panels {
+		needed[n] = append(needed[n], users...)
 	}
 	var exported map[string]bool
 	missing := func() []string {
@@ -154,14 +161,17 @@ func TestAlertMetricsAreExported(t *testing.T) {
 		return out
 	}
 	for {
-		exported = map[string]bool{}
+		seen := map[string]bool{}
 		for _, url := range admin {
 			names, err := servicebin.MetricNames(ctx, url)
 			if err == nil {
 				for n := range names {
-					exported[n] = true
+					seen[n] = true
 				}
 			}
+		}
+		if len(seen) > 0 { // a scrape cut short by the deadline keeps the previous result
+			exported = seen
 		}
 		if len(missing()) == 0 || ctx.Err() != nil {
 			break
@@ -169,11 +179,11 @@ func TestAlertMetricsAreExported(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	for _, n := range missing() {
-		t.Errorf("alerts %v use %s, which no service exports", needed[n], n)
+		t.Errorf("alerts or panels %v use %s, which no service exports", needed[n], n)
 	}
 	for n := range notYetExported {
 		assert.False(t, exported[n], "%s is exported now: remove it from notYetExported", n)
-		assert.Contains(t, needed, n, "%s is used by no alert: remove it from notYetExported", n)
+		assert.Contains(t, needed, n, "%s is used by no alert or panel: remove it from notYetExported", n)
 	}
 	assert.True(t, exported["auditpipe_loader_rows_inserted_total"], "events went all the way to ClickHouse")
 }

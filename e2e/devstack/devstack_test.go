@@ -3,6 +3,8 @@ package devstack
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
@@ -137,6 +139,8 @@ func TestBannerQueriesAreShellSafe(t *testing.T) {
 		}
 	}
 	assert.Contains(t, b, "http://127.0.0.1:9103/metrics")
+	assert.Contains(t, b, "\n  "+ChartsURL("http://127.0.0.1:8123", "default")+"\n")
+	assert.Contains(t, b, "http://127.0.0.1:8123/play")
 	assert.Contains(t, b, "FROM+default_detections.openai_audit_detections+FINAL")
 	assert.Contains(t, b, "curl -X POST 'http://127.0.0.1:8787/_sim/attacks?kind=credential_stuffing'")
 }
@@ -153,4 +157,26 @@ func TestParseAttacks(t *testing.T) {
 	assert.Equal(t, []string{"scim_changed"}, kinds)
 	_, err = parseAttacks("bogus")
 	require.ErrorContains(t, err, `-attacks: unknown attack scenario "bogus"`)
+}
+
+func TestChartsURL(t *testing.T) {
+	u := ChartsURL("http://127.0.0.1:8123", "audit")
+	prefix := "http://127.0.0.1:8123/dashboard#"
+	require.True(t, strings.HasPrefix(u, prefix), u)
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(u, prefix))
+	require.NoError(t, err, "the page decodes the fragment with atob")
+	var state struct {
+		Host        string            `json:"host"`
+		User        string            `json:"user"`
+		Queries     []any             `json:"queries"`
+		Params      map[string]string `json:"params"`
+		SearchQuery string            `json:"search_query_"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &state))
+	assert.Equal(t, "http://127.0.0.1:8123", state.Host)
+	assert.Equal(t, "default", state.User)
+	assert.NotNil(t, state.Queries)
+	assert.Empty(t, state.Queries, "the page reads the charts with the search query")
+	assert.Equal(t, map[string]string{"rounding": "60", "seconds": "86400"}, state.Params)
+	assert.Equal(t, "SELECT title, query FROM audit.auditpipe_dashboards WHERE dashboard = 'auditpipe'", state.SearchQuery)
 }

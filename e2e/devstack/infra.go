@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -17,6 +18,7 @@ import (
 	"github.com/auditpipe/auditpipe/pkg/dev/chserver"
 	"github.com/auditpipe/auditpipe/pkg/dev/kafkatest"
 	"github.com/auditpipe/auditpipe/pkg/dev/openaisim"
+	"github.com/auditpipe/auditpipe/pkg/dev/webui"
 )
 
 // InfraConfig says what to start and where. Addresses with port 0 get a free
@@ -124,7 +126,11 @@ func StartInfra(ctx context.Context, cfg InfraConfig, logger *slog.Logger) (_ *I
 	if cfg.ExternalClickHouse != "" {
 		inf.ClickHouse = cfg.ExternalClickHouse
 	} else {
-		ch, err := chserver.New(chserver.Config{Addr: cfg.ClickHouseAddr, DataDir: filepath.Join(cfg.DataDir, "clickhouse")}, logger.With(slog.String("component", "chserver")))
+		assets, err := webui.EnsureAssets(ctx, infraProgress{logger})
+		if err != nil {
+			return nil, fmt.Errorf("fetching the scripts of ClickHouse's web pages: %w", err)
+		}
+		ch, err := chserver.New(chserver.Config{Addr: cfg.ClickHouseAddr, DataDir: filepath.Join(cfg.DataDir, "clickhouse"), WebAssetsDir: assets}, logger.With(slog.String("component", "chserver")))
 		if err != nil {
 			return nil, fmt.Errorf("starting the embedded ClickHouse on %s: %w", cfg.ClickHouseAddr, err)
 		}
@@ -214,4 +220,12 @@ func splitAddr(addr string) (string, int, error) {
 		return "", 0, errors.New("port is not a number")
 	}
 	return host, p, nil
+}
+
+// infraProgress logs download progress lines.
+type infraProgress struct{ log *slog.Logger }
+
+func (p infraProgress) Write(b []byte) (int, error) {
+	p.log.Info(strings.TrimSpace(string(b)))
+	return len(b), nil
 }

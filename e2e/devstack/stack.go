@@ -2,6 +2,8 @@ package devstack
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -53,6 +55,10 @@ type Stack struct {
 // DetectionsDatabase holds the findings of the loader's detections with the
 // configuration in deploy/config/loader.yaml (database default).
 const DetectionsDatabase = "default_detections"
+
+// Database holds openai_audit_logs with the configuration in
+// deploy/config/loader.yaml.
+const Database = "default"
 
 // SimulatorKey is the admin key the stack's poller presents to the simulator.
 const SimulatorKey = "sk-admin-devstack"
@@ -191,6 +197,8 @@ func (s *Stack) Banner() string {
 	for _, name := range []string{"poller", "enricher", "loader"} {
 		fmt.Fprintf(&b, "%-16s http://%s/metrics /healthz /readyz\n", name, s.cfg.AdminAddrs[name])
 	}
+	fmt.Fprintf(&b, "\nCharts of the audit log (open in a browser; ClickHouse's own dashboard page):\n  %s\n", ChartsURL(ch, Database))
+	fmt.Fprintf(&b, "SQL console: %s/play    Grafana dashboards: deploy/grafana (docs/dashboards.md)\n", ch)
 	fmt.Fprintf(&b, "\nTry (events appear within seconds):\n")
 	fmt.Fprintln(&b, q("SELECT count() FROM openai_audit_logs FINAL"))
 	fmt.Fprintln(&b, q("SELECT eventName, count() FROM openai_audit_logs FINAL GROUP BY eventName ORDER BY 2 DESC LIMIT 20 FORMAT PrettyCompact"))
@@ -205,4 +213,27 @@ func (s *Stack) Banner() string {
 	}
 	fmt.Fprintf(&b, "\nCtrl-C stops everything.\n===========================================================\n")
 	return b.String()
+}
+
+// ChartsURL returns the link that opens the audit charts in ClickHouse's
+// dashboard page served by clickhouse (http://host:port): the page reads
+// its state from the URL fragment, base64 of a JSON object with host,
+// user, queries, params and the search query that lists the charts. The
+// queries are left empty so the page runs the search query, which reads the
+// (title, query) rows of <database>.auditpipe_dashboards (the migrations
+// create it): the charts are kept in one place, and the link stays short.
+func ChartsURL(clickhouse, database string) string {
+	state := map[string]any{
+		"host":          clickhouse,
+		"user":          "default",
+		"queries":       []any{},
+		"params":        map[string]string{"rounding": "60", "seconds": "86400"},
+		"search_query_": "SELECT title, query FROM " + database + ".auditpipe_dashboards WHERE dashboard = 'auditpipe'",
+		"customized_":   false,
+	}
+	b, err := json.Marshal(state)
+	if err != nil {
+		panic(err) // a map of strings always marshals
+	}
+	return clickhouse + "/dashboard#" + base64.StdEncoding.EncodeToString(b)
 }

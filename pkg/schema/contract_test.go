@@ -53,12 +53,33 @@ func TestClusterRenderingKeepsTheColumns(t *testing.T) {
 	_, err = schema.CreateTableColumns(dist)
 	require.Error(t, err, "the Distributed table takes its columns AS the local one")
 	assert.Equal(t, "openai_audit_logs_local", opts.StorageTable(schema.Table))
+
+	// The dashboards' read path (0002): the view reads the Distributed
+	// table; each shard's storage table marks dirty hours in the rollups'
+	// Replicated database (one shard), where the recount runs on one
+	// replica and every replica holds the counts.
+	require.GreaterOrEqual(t, len(migs), 3)
+	all := strings.Join(migs[1].Statements, "\n;\n")
+	for _, want := range []string{
+		"CREATE VIEW IF NOT EXISTS audit.openai_audit_events ON CLUSTER `prod`",
+		"FROM audit.openai_audit_logs FINAL",
+		"CREATE DATABASE IF NOT EXISTS audit_rollups ON CLUSTER `prod`\nENGINE = Replicated('/clickhouse/auditpipe/databases/audit_rollups', 'all', '{replica}')",
+		"ENGINE = ReplicatedReplacingMergeTree(dirtiedAt)",
+		"ENGINE = ReplicatedReplacingMergeTree(computedAt)",
+		"CREATE MATERIALIZED VIEW IF NOT EXISTS audit.openai_audit_dirty_hours_mv_local ON CLUSTER `prod`\nTO audit_rollups.dirty_hours",
+		"FROM audit.openai_audit_logs_local\n;",
+		"CREATE MATERIALIZED VIEW IF NOT EXISTS audit_rollups.recount_hours\nREFRESH EVERY 1 MINUTE APPEND",
+		"CREATE VIEW IF NOT EXISTS audit.openai_audit_counts ON CLUSTER `prod`",
+	} {
+		assert.Contains(t, all+";", want)
+	}
+	assert.Contains(t, migs[2].Statements[0], "CREATE OR REPLACE VIEW audit.auditpipe_dashboards ON CLUSTER `prod`")
 }
 
 func TestSingleNodeRendering(t *testing.T) {
 	migs, err := schema.Migrations(schema.MigrationOptions{})
 	require.NoError(t, err)
-	require.Len(t, migs, 1)
+	require.NotEmpty(t, migs)
 	m := migs[0]
 	assert.Equal(t, 1, m.Version)
 	assert.Equal(t, "create_openai_audit_logs", m.Name)

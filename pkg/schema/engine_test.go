@@ -2,6 +2,7 @@ package schema_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"strings"
 	"testing"
@@ -150,4 +151,104 @@ func describe(t *testing.T, out string) []schema.Column {
 		cols = append(cols, schema.Column{Name: unescape.Replace(f[0]), CHType: unescape.Replace(f[1])})
 	}
 	return cols
+}
+
+// TestEngineReadPathCountsEachEventOnce checks the dashboards' read path
+// (0002): the view and the hourly counts count an event once however many
+// copies reach the table (a re-poll, a replay with a new insert token), the
+// events loaded before the migration are counted (the backfill), a late
+// insert into an old hour is counted, and a key that no longer occurs in a
+// recounted hour drops out.
+func TestEngineReadPathCountsEachEventOnce(t *testing.T) {
+	e := openEngine(t)
+	e.query("CREATE DATABASE IF NOT EXISTS rp")
+	migs, err := schema.Migrations(schema.MigrationOptions{Database: "rp"})
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(migs), 2)
+	ins := strings.Replace(insertRow, "ttl.", "rp.", 1)
+	for _, s := range migs[0].Statements {
+		e.query(s)
+	}
+	// Loaded before the read path exists: only the backfill sees these.
+	e.query(ins + `('w', 's', 'e1', 0, '2026-05-01 10:00:10', '2026-05-01 10:01:00', 'login.failed')`)
+	e.query(ins + `('w', 's', 'e1', 0, '2026-05-01 10:00:10', '2026-05-01 10:02:00', 'login.failed')`)
+	for _, m := range migs[1:] {
+		for _, s := range m.Statements {
+			e.query(s)
+		}
+	}
+	recount := func() {
+		e.query("SYSTEM REFRESH VIEW rp_rollups.recount_hours")
+		e.query("SYSTEM WAIT VIEW rp_rollups.recount_hours")
+	}
+	const counts = "SELECT hour, eventName, sum(events) FROM rp.openai_audit_counts GROUP BY hour, eventName ORDER BY hour, eventName"
+	recount()
+	assert.Equal(t, "2026-05-01 10:00:00\tlogin.failed\t1\n", e.query(counts), "the backfill")
+
+	// After: copies of events, and a late event in an old hour.
+	for _, row := range []string{
+		`('w', 's', 'e2', 0, '2026-05-01 10:00:20', '2026-05-01 10:01:00', 'login.failed')`,
+		`('w', 's', 'e2', 0, '2026-05-01 10:00:20', '2026-05-01 10:09:00', 'login.failed')`,
+		`('w', 's', 'e1', 0, '2026-05-01 10:00:10', '2026-05-01 10:05:00', 'login.failed')`,
+		`('w', 's', 'e3', 0, '2026-05-01 11:01:00', '2026-05-01 11:05:00', 'login.succeeded')`,
+		`('w', 's', 'e4', 0, '2026-03-01 08:30:00', '2026-03-01 08:31:00', 'api_key.created')`,
+	} {
+		e.query(ins + row)
+	}
+	recount()
+	want := "2026-03-01 08:00:00\tapi_key.created\t1\n2026-05-01 10:00:00\tlogin.failed\t2\n2026-05-01 11:00:00\tlogin.succeeded\t1\n"
+	assert.Equal(t, "4\n", e.query("SELECT count() FROM rp.openai_audit_events"), "the view reads FINAL")
+	assert.Equal(t, "(no actor)\n", e.query("SELECT DISTINCT actorName FROM rp.openai_audit_events"))
+	assert.Equal(t, want, e.query(counts), "each event counted once")
+
+	// The backfill again (a migration interrupted and re-run) and more
+	// recounts: no change.
+	backfill := ""
+	for _, s := range migs[1].Statements {
+		if strings.HasPrefix(s, "INSERT INTO rp_rollups.dirty_hours") {
+			backfill = s
+		}
+	}
+	require.NotEmpty(t, backfill)
+	e.query(backfill)
+	recount()
+	recount()
+	assert.Equal(t, want, e.query(counts))
+
+	// A re-poll enriched differently moves e3 to another country: the old
+	// key of its hour drops out instead of keeping a count.
+	e.query(strings.Replace(ins, "eventName)", "eventName, srcASCountryCode)", 1) + `('w', 's', 'e3', 0, '2026-05-01 11:01:00', '2026-05-01 12:00:00', 'login.succeeded', 'FR')`)
+	recount()
+	assert.Equal(t, "\t0\nFR\t1\n", e.query("SELECT country, sum(events) FROM rp_rollups.openai_audit_counts_1h FINAL WHERE hour = '2026-05-01 11:00:00' GROUP BY country ORDER BY country"))
+	assert.Equal(t, "FR\t1\n", e.query("SELECT country, sum(events) FROM rp.openai_audit_counts WHERE hour = '2026-05-01 11:00:00' GROUP BY country ORDER BY country"))
+}
+
+// TestEngineDashboardChartsRun runs every chart query of
+// auditpipe_dashboards (0003) the way ClickHouse's /dashboard page does,
+// with its parameters, over a few events. The findings chart reads the
+// detections' database, which the end-to-end test installs.
+func TestEngineDashboardChartsRun(t *testing.T) {
+	e := openEngine(t)
+	e.migrate(schema.MigrationOptions{Database: "charts"})
+	e.query(strings.Replace(insertRow, "ttl.", "charts.", 1) + `('w', 's', 'e1', 0, now() - 120, now(), 'login.failed'), ('w', 's', 'e2', 0, now() - 60, now(), 'api_key.created')`)
+	var charts []struct{ Title, Query string }
+	for _, line := range strings.Split(strings.TrimSpace(e.query("SELECT title AS Title, query AS Query FROM charts.auditpipe_dashboards WHERE dashboard = 'auditpipe' FORMAT JSONEachRow")), "\n") {
+		var ch struct{ Title, Query string }
+		require.NoError(t, json.Unmarshal([]byte(line), &ch))
+		charts = append(charts, ch)
+	}
+	require.GreaterOrEqual(t, len(charts), 8)
+	c, err := e.db.Acquire(context.Background())
+	require.NoError(t, err)
+	defer c.Release()
+	for _, ch := range charts {
+		title, q := ch.Title, ch.Query
+		if strings.Contains(q, "_detections.") {
+			continue
+		}
+		r, err := c.Query(q, "JSONColumnsWithMetadata", map[string]string{"rounding": "60", "seconds": "86400"})
+		if assert.NoError(t, err, title) {
+			r.Close()
+		}
+	}
 }

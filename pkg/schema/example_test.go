@@ -70,4 +70,6 @@ func ExampleMigrations() {
 	}
 	// Output:
 	// 0001_create_openai_audit_logs: 1 statement(s)
+	// 0002_dashboard_read_path: 8 statement(s)
+	// 0003_create_auditpipe_dashboards: 1 statement(s)
 }

@@ -2,7 +2,10 @@
 // embedded ClickHouse engine (libchdb), for development and tests only.
 //
 //	chserver [-addr 127.0.0.1:8123] [-data-dir DIR] [-pool-size 4] [-user U] [-password P]
-//	chserver -fetch   # download libchdb into the cache, print its path, exit
+//	chserver -fetch   # download libchdb and the web pages' scripts into the cache, print libchdb's path, exit
+//
+// Besides the HTTP interface it serves ClickHouse's web pages: the SQL
+// console at /play and the charts at /dashboard.
 package main
 
 import (
@@ -18,6 +21,7 @@ import (
 
 	"github.com/auditpipe/auditpipe/pkg/dev/chdb"
 	"github.com/auditpipe/auditpipe/pkg/dev/chserver"
+	"github.com/auditpipe/auditpipe/pkg/dev/webui"
 )
 
 func main() {
@@ -36,7 +40,7 @@ func run(ctx context.Context, args []string) error {
 	poolSize := fs.Int("pool-size", 4, "engine connections (parallel queries)")
 	user := fs.String("user", "", "required user name (empty: no authentication unless a password is set)")
 	password := fs.String("password", "", "required password (default $CHSERVER_PASSWORD)")
-	fetch := fs.Bool("fetch", false, "only download libchdb if missing, print its path and exit")
+	fetch := fs.Bool("fetch", false, "only download libchdb and the web pages' scripts if missing, print libchdb's path and exit")
 	verbose := fs.Bool("v", false, "debug logging")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -48,6 +52,10 @@ func run(ctx context.Context, args []string) error {
 		*password = os.Getenv("CHSERVER_PASSWORD")
 	}
 	libPath, err := chdb.EnsureLibrary(ctx, os.Stderr)
+	if err != nil {
+		return err
+	}
+	assets, err := webui.EnsureAssets(ctx, os.Stderr)
 	if err != nil {
 		return err
 	}
@@ -65,7 +73,7 @@ func run(ctx context.Context, args []string) error {
 	}
 	srv, err := chserver.New(chserver.Config{
 		Addr: *addr, DataDir: *dataDir, PoolSize: *poolSize,
-		User: *user, Password: *password, LibPath: libPath,
+		User: *user, Password: *password, LibPath: libPath, WebAssetsDir: assets,
 	}, logger)
 	if err != nil {
 		return err

@@ -33,8 +33,20 @@ func newWriter(t *testing.T, mutate ...func(*chwriter.Config)) *chwriter.Writer 
 	t.Cleanup(func() { _ = w.Close() })
 	applied, err := w.Migrate(t.Context())
 	require.NoError(t, err)
-	require.Equal(t, []int{1}, applied)
+	require.Equal(t, migrationVersions(t), applied, "every embedded migration, in order")
 	return w
+}
+
+// migrationVersions lists the versions of the embedded migrations.
+func migrationVersions(t *testing.T) []int {
+	t.Helper()
+	migs, err := schema.Migrations(schema.MigrationOptions{})
+	require.NoError(t, err)
+	var vs []int
+	for _, m := range migs {
+		vs = append(vs, m.Version)
+	}
+	return vs
 }
 
 // row returns a record with every column set to a value derived from i.
@@ -159,8 +171,12 @@ func TestMigrateIsIdempotent(t *testing.T) {
 	assert.Empty(t, applied)
 	got, err := w.AppliedMigrations(t.Context())
 	require.NoError(t, err)
-	require.Len(t, got, 1)
-	assert.Equal(t, "create_openai_audit_logs", got[1].Name)
+	migs, err := schema.Migrations(schema.MigrationOptions{})
+	require.NoError(t, err)
+	require.Len(t, got, len(migs))
+	for _, m := range migs {
+		assert.Equal(t, chwriter.Applied{Version: m.Version, Name: m.Name, Checksum: m.Checksum}, got[m.Version])
+	}
 }
 
 func TestInstallDetections(t *testing.T) {

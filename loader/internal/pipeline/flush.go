@@ -141,6 +141,9 @@ func (p *Pipeline) flush(ctx context.Context, only map[batch.TopicPartition]bool
 		for _, it := range part.Items {
 			d := now.Sub(it.Record.Timestamp)
 			p.m.recordDelay.Observe(max(0, d).Seconds())
+			if it.Value.state == stateRow {
+				p.m.eventDelay.Observe(max(0, now.Sub(it.Value.row.EventTime)).Seconds())
+			}
 			oldest = max(oldest, d)
 		}
 		p.buf.Remove(part)

@@ -16,6 +16,7 @@ type metrics struct {
 	batchBytes    prometheus.Histogram
 	insertSeconds prometheus.Histogram
 	recordDelay   prometheus.Histogram
+	eventDelay    prometheus.Histogram
 	inserts       *prometheus.CounterVec
 	retries       prometheus.Counter
 	dlq           *contract.DLQCounter
@@ -42,6 +43,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		recordDelay: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "record_delay_seconds",
 			Help:    "Per flushed record, from its Kafka timestamp (when the enricher produced it) to the commit after ClickHouse acknowledged it.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 15)}),
+		eventDelay: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "event_delay_seconds",
+			Help:    "Per flushed row, from the event's time at the source (eventTime, whole seconds) to the commit after ClickHouse acknowledged it: event to queryable row. Backfills and late arrivals land in the top buckets.",
+			Buckets: prometheus.ExponentialBuckets(0.5, 2, 18)}),
 		inserts: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "inserts_total",
 			Help: "INSERT statements by result: ok, rejected (the rows were bad), error (transient)."}, []string{"result"}),
 		retries: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "flush_retries_total",
@@ -60,7 +64,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.dlq = dlq
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.consumed, m.rowsInserted, m.bytesInserted, m.batchRows, m.batchBytes,
-			m.insertSeconds, m.recordDelay, m.inserts, m.retries, m.lag, m.buffered, m.commits} {
+			m.insertSeconds, m.recordDelay, m.eventDelay, m.inserts, m.retries, m.lag, m.buffered, m.commits} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("registering loader metrics: %w", err)
 			}

@@ -265,14 +265,15 @@ func TestRecordDelayCoversEveryFlushedRecord(t *testing.T) {
 	require.NoError(t, l.stop())
 	mfs, err := reg.Gather()
 	require.NoError(t, err)
-	found := false
+	found := map[string]bool{}
 	for _, mf := range mfs {
-		if mf.GetName() == "auditpipe_loader_record_delay_seconds" {
-			found = true
+		switch mf.GetName() {
+		case "auditpipe_loader_record_delay_seconds", "auditpipe_loader_event_delay_seconds":
+			found[mf.GetName()] = true
 			h := mf.GetMetric()[0].GetHistogram()
-			assert.Equal(t, uint64(200), h.GetSampleCount(), "one sample per flushed record")
-			assert.Positive(t, h.GetSampleSum())
+			assert.Equal(t, uint64(200), h.GetSampleCount(), "%s: one sample per flushed record", mf.GetName())
+			assert.Positive(t, h.GetSampleSum(), mf.GetName())
 		}
 	}
-	assert.True(t, found, "record delay histogram registered")
+	assert.Len(t, found, 2, "record and event delay histograms registered")
 }

@@ -8,7 +8,9 @@
 // format (streamed into the engine's binary-safe insert API), ClickHouse error
 // bodies and headers, gzip/deflate/br/zstd HTTP compression, ClickHouse's
 // LZ4/ZSTD block framing (compress=1, decompress=1) and HTTP basic or
-// X-ClickHouse-User/-Key authentication.
+// X-ClickHouse-User/-Key authentication. Like ClickHouse it serves its web
+// pages, the SQL console /play and the charts page /dashboard, taken from
+// the engine library with their scripts served locally (package webui).
 //
 // # Native protocol revision: the handshake trick
 //

@@ -17,6 +17,7 @@ import (
 	"github.com/ClickHouse/ch-go/compress"
 
 	"github.com/auditpipe/auditpipe/pkg/dev/chdb"
+	"github.com/auditpipe/auditpipe/pkg/dev/webui"
 )
 
 // maxQuerySize bounds the query text read from a request (the statement of
@@ -112,14 +113,25 @@ func parseRequest(q url.Values) (*request, error) {
 // concurrent use; at most PoolSize queries run at once, the others wait for a
 // connection.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	switch r.URL.Path {
-	case "/ping":
+	switch {
+	case r.URL.Path == "/ping":
 		_, _ = io.WriteString(w, "Ok.\n")
 		return
-	case "/":
+	case webui.Handles(r.URL.Path):
+		s.web.ServeHTTP(w, r)
+		return
+	case r.URL.Path == "/" && r.Method == http.MethodOptions:
+		// A browser's CORS preflight (the /play console pings with one).
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", "*")
+		h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+		h.Set("Access-Control-Allow-Headers", "origin, x-requested-with, x-clickhouse-format, x-clickhouse-user, x-clickhouse-key, authorization")
+		w.WriteHeader(http.StatusNoContent)
+		return
+	case r.URL.Path == "/":
 	default:
 		w.WriteHeader(http.StatusNotFound)
-		_, _ = fmt.Fprintf(w, "There is no handle %s\n\nUse / or /ping for health checks.\n", r.URL.Path)
+		_, _ = fmt.Fprintf(w, "There is no handle %s\n\nUse / or /ping for health checks, /play for the SQL console, /dashboard for charts.\n", r.URL.Path)
 		return
 	}
 	q := r.URL.Query()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/auditpipe/auditpipe/pkg/dev/chdb"
+	"github.com/auditpipe/auditpipe/pkg/dev/webui"
 )
 
 // Config configures a [Server].
@@ -34,6 +35,10 @@ type Config struct {
 	LibPath string
 	// ShutdownTimeout bounds the graceful shutdown in Run; zero means 10s.
 	ShutdownTimeout time.Duration
+	// WebAssetsDir holds the scripts of ClickHouse's web pages
+	// (webui.EnsureAssets); empty means webui.CacheDir(). The pages /play
+	// and /dashboard are read from the library at LibPath.
+	WebAssetsDir string
 }
 
 // DefaultAddr is ClickHouse's HTTP port on loopback.
@@ -75,6 +80,7 @@ type Server struct {
 	http     *http.Server
 	sessions []session // indexed by chdb.Conn.ID; owned by the Conn's holder
 	hello    hello
+	web      *webui.Handler
 
 	runOnce sync.Once
 }
@@ -99,7 +105,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening engine: %w", err)
 	}
-	s := &Server{cfg: cfg, log: logger, db: db, sessions: make([]session, db.PoolSize())}
+	s := &Server{cfg: cfg, log: logger, db: db, sessions: make([]session, db.PoolSize()), web: newWebUI(cfg)}
 	if err := s.init(); err != nil {
 		_ = db.Close(context.Background())
 		return nil, err
@@ -116,6 +122,19 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 	}
 	return s, nil
+}
+
+// newWebUI serves ClickHouse's pages from the library the engine runs.
+func newWebUI(cfg Config) *webui.Handler {
+	lib := cfg.LibPath
+	if lib == "" {
+		lib, _ = chdb.LibraryPath()
+	}
+	assets := cfg.WebAssetsDir
+	if assets == "" {
+		assets, _ = webui.CacheDir()
+	}
+	return webui.NewHandler(lib, assets)
 }
 
 // init applies the baseline settings on every connection and reads the

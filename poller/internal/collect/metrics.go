@@ -65,6 +65,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 func (m *Metrics) OnAttempt(sourceID string) func(upstream.Attempt) {
 	lat := m.latency.WithLabelValues(sourceID)
 	rl := m.rateLimited.WithLabelValues(sourceID)
+	// Export zeros for every class, so that dashboards and alerts see the
+	// series before the first failure.
+	for _, c := range []string{string(upstream.ClassAuth), string(upstream.ClassRateLimit), string(upstream.ClassServer),
+		string(upstream.ClassNetwork), string(upstream.ClassDecode), string(upstream.ClassClient), ClassKafka, ClassState} {
+		m.errors.WithLabelValues(sourceID, c)
+	}
 	return func(a upstream.Attempt) {
 		lat.Observe(a.Duration.Seconds())
 		if a.Class == upstream.ClassRateLimit {

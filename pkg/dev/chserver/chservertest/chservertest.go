@@ -101,8 +101,12 @@ func NewDatabase(t testing.TB) (serverURL, database string) {
 		t.Fatalf("creating database: %v", err)
 	}
 	t.Cleanup(func() {
-		if err := Exec(u, "DROP DATABASE IF EXISTS "+name+" SYNC"); err != nil {
-			t.Errorf("dropping database: %v", err)
+		// The database, then the companions the loader creates next to it
+		// (its migrations' <name>_rollups, the detections' <name>_detections).
+		for _, db := range []string{name, name + "_rollups", name + "_detections"} {
+			if err := Exec(u, "DROP DATABASE IF EXISTS "+db+" SYNC"); err != nil {
+				t.Errorf("dropping database: %v", err)
+			}
 		}
 	})
 	return u, name
