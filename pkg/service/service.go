@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -31,11 +32,40 @@ type Runtime struct {
 	// service has this long to finish in-flight work before Main gives up and
 	// exits non-zero.
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
+	// Memory is the process's memory budget.
+	Memory MemoryConfig `koanf:"memory"`
+}
+
+// MemoryConfig is the memory budget of a service process.
+type MemoryConfig struct {
+	// Limit is the memory the process may use, e.g. 256MiB: the limit of
+	// the container it runs in. Main sets Go's soft memory limit
+	// (runtime/debug.SetMemoryLimit) to SoftLimit of it, unless GOMEMLIMIT
+	// is set, and each service sizes its buffers from it. 0: no budget
+	// (the runtime's and the libraries' defaults).
+	Limit config.ByteSize `koanf:"limit"`
+}
+
+// MinMemoryLimit is the smallest budget a service accepts: below it the
+// runtime, the libraries and the connections alone would not fit.
+const MinMemoryLimit = 32 * config.MiB
+
+// SoftLimit is the share of memory.limit given to Go's soft memory limit:
+// the rest is headroom for what the Go runtime does not count (the
+// binary's code, memory freed but not yet returned to the system).
+func (m MemoryConfig) SoftLimit() int64 { return m.Limit.Bytes() / 10 * 9 }
+
+// Validate checks the budget's range.
+func (m MemoryConfig) Validate() error {
+	if m.Limit != 0 && m.Limit < MinMemoryLimit {
+		return fmt.Errorf("limit: %s is below the minimum of %s (0: no budget)", m.Limit, MinMemoryLimit)
+	}
+	return nil
 }
 
 // RuntimeConfig implements Config: a service's configuration embeds
-// Runtime with `koanf:",squash"` (log, admin and shutdown_timeout stay
-// top-level keys) and so is a Config.
+// Runtime with `koanf:",squash"` (log, admin, shutdown_timeout and memory
+// stay top-level keys) and so is a Config.
 func (r Runtime) RuntimeConfig() Runtime { return r }
 
 // DefaultRuntime logs JSON at info and serves the admin endpoints on addr.
@@ -146,6 +176,7 @@ func run[C Config](spec Spec[C], args []string, stdout, stderr io.Writer, enviro
 	logger = logger.With("service", spec.Name)
 	logger.Info("starting", "version", Version, "config_file", *file)
 	logger.Info("effective configuration (secrets redacted)", "config", rendered)
+	applyMemoryLimit(rt.Memory, environ, logger)
 
 	reg := prometheus.NewRegistry()
 	admin := telemetry.NewAdmin(rt.Admin, reg, logger)
@@ -209,6 +240,22 @@ func waitDrain(done <-chan error, sigs <-chan os.Signal, timeout time.Duration, 
 		logger.Error("second signal: aborting with work in flight", "signal", sig.String())
 	}
 	return false
+}
+
+// applyMemoryLimit sets Go's soft memory limit from the budget, unless
+// GOMEMLIMIT (which the runtime applied already) says otherwise.
+func applyMemoryLimit(m MemoryConfig, environ func() []string, logger *slog.Logger) {
+	if m.Limit == 0 {
+		return
+	}
+	for _, kv := range environ() {
+		if v, ok := strings.CutPrefix(kv, "GOMEMLIMIT="); ok && v != "" {
+			logger.Info("memory budget: GOMEMLIMIT is set and takes precedence for the Go runtime", "memory_limit", m.Limit.String(), "GOMEMLIMIT", v)
+			return
+		}
+	}
+	debug.SetMemoryLimit(m.SoftLimit())
+	logger.Info("memory budget", "memory_limit", m.Limit.String(), "go_soft_limit", config.ByteSize(m.SoftLimit()).String())
 }
 
 func indent(s string) string {
