@@ -9,6 +9,7 @@ import (
 
 	"github.com/auditpipe/auditpipe/loader/internal/chwriter"
 	"github.com/auditpipe/auditpipe/loader/internal/pipeline"
+	"github.com/auditpipe/auditpipe/pkg/config"
 	"github.com/auditpipe/auditpipe/pkg/kafka"
 	"github.com/auditpipe/auditpipe/pkg/schema"
 	"github.com/auditpipe/auditpipe/pkg/service"
@@ -40,7 +41,11 @@ func Run(ctx context.Context, cfg Config, s service.Settings) error {
 	if err != nil {
 		return err
 	}
-	kopts, err := cfg.Kafka.Options(logger, s.Registry, "loader")
+	sz := cfg.sizing()
+	logger.Info("sized from memory.limit", "memory_limit", cfg.Memory.Limit.String(), "batch_max_rows", sz.Batch.MaxRows,
+		"batch_max_bytes", config.ByteSize(sz.Batch.MaxBytes).String(), "insert_concurrency", sz.InsertConcurrency,
+		"fetch_max_bytes", sz.Kafka.FetchMaxBytes.String(), "fetch_max_partition_bytes", sz.Kafka.FetchMaxPartitionBytes.String())
+	kopts, err := sz.Kafka.Options(logger, s.Registry, "loader")
 	if err != nil {
 		return fmt.Errorf("configuring kafka: %w", err)
 	}
