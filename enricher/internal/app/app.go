@@ -79,7 +79,10 @@ func Run(ctx context.Context, cfg Config, s service.Settings) error {
 		encode, recycle = enc.EncodeBuffer, enc.Release
 	}
 
-	base, err := cfg.Kafka.Options(logger, reg, "enricher")
+	sz := cfg.Sizing()
+	logger.Info("sized from memory.limit", slog.String("memory_limit", cfg.Memory.Limit.String()), slog.Int("max_poll_records", sz.MaxPollRecords),
+		slog.String("fetch_max_bytes", sz.Kafka.FetchMaxBytes.String()), slog.Int("max_buffered_bytes", sz.Kafka.MaxBufferedBytes))
+	base, err := sz.Kafka.Options(logger, reg, "enricher")
 	if err != nil {
 		return err
 	}
@@ -106,7 +109,7 @@ func Run(ctx context.Context, cfg Config, s service.Settings) error {
 		DLQTopic:        cfg.Topics.DLQ.Name,
 		Group:           cfg.Group,
 		TransactionalID: cfg.TransactionalID,
-		MaxPollRecords:  cfg.MaxPollRecords,
+		MaxPollRecords:  sz.MaxPollRecords,
 		Workers:         cfg.Workers,
 		EndTimeout:      cfg.TransactionEndTimeout,
 		RetryBackoff:    time.Second,
