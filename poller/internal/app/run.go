@@ -26,6 +26,9 @@ func Run(ctx context.Context, cfg Config, s service.Settings) error {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	cfg.Kafka = cfg.sizedKafka()
+	logger.Info("sized from memory.limit", slog.String("memory_limit", cfg.Memory.Limit.String()), slog.Int("sources", len(cfg.Sources)),
+		slog.String("per_source", cfg.perSource().String()), slog.Int("slices_at_once", cfg.Slices()))
 	sources := make([]SourceConfig, len(cfg.Sources))
 	for i, src := range cfg.Sources {
 		sources[i] = src.withDefaults()

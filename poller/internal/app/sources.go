@@ -36,6 +36,7 @@ type fleet struct {
 	version     string
 	httpClient  *http.Client
 	partitions  int32
+	slices      *collect.Slots // the slices collected at once, across sources
 	byPartition map[int32][]SourceConfig
 	health      map[string]*collect.Health // by source id, fixed at start
 
@@ -53,6 +54,7 @@ func newFleet(cfg Config, sources []SourceConfig, partitions int32, base func() 
 		cfg: cfg, base: base, reg: reg, logger: logger, metrics: metrics, codec: codec, version: version,
 		httpClient:  &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 4, IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: 10 * time.Second}},
 		partitions:  partitions,
+		slices:      collect.NewSlots(cfg.Slices()),
 		byPartition: map[int32][]SourceConfig{},
 		health:      map[string]*collect.Health{},
 		running:     map[string]*runningSource{},
@@ -261,6 +263,7 @@ func (f *fleet) session(ctx context.Context, s SourceConfig, partition int32, lo
 		Health:    f.health[s.SourceID],
 		Logger:    logger,
 		Version:   f.version,
+		Slices:    f.slices,
 	})
 	err = c.Run(ctx)
 	return c.Commits() > 0, err

@@ -118,6 +118,37 @@ type Options struct {
 	Version string
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
+	// Slices, when set, bounds the slices held in memory at once across
+	// the collectors that share it: a slice takes a slot from its first
+	// page to its commit.
+	Slices *Slots
+}
+
+// Slots bounds how many slices the collectors sharing it hold at once.
+// It is safe for concurrent use.
+type Slots struct{ c chan struct{} }
+
+// NewSlots returns n slots (at least 1).
+func NewSlots(n int) *Slots { return &Slots{c: make(chan struct{}, max(n, 1))} }
+
+// acquire takes a slot, waiting until one is free or ctx is done.
+func (s *Slots) acquire(ctx context.Context) error {
+	if s == nil {
+		return nil
+	}
+	select {
+	case s.c <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// release returns a slot taken by acquire.
+func (s *Slots) release() {
+	if s != nil {
+		<-s.c
+	}
 }
 
 // Collector collects one source. It is not safe for concurrent use: run
@@ -281,13 +312,18 @@ func (c *Collector) walk(ctx context.Context, s Stream, from int64, now time.Tim
 		if span <= 1 {
 			limit = 0 // one second cannot be split: take it whole
 		}
+		if err := c.o.Slices.acquire(ctx); err != nil {
+			return err
+		}
 		items, arrivals, err := c.fetchSlice(ctx, q, limit)
 		if errors.Is(err, errTooMany) {
+			c.o.Slices.release()
 			span = max(span/2, 1)
 			c.log.Info("slice too large, halving it", slog.String("stream", s.Name), slog.Int64("span_seconds", span))
 			continue
 		}
 		if err != nil {
+			c.o.Slices.release()
 			return err
 		}
 		st := c.st.Streams[s.Name]
@@ -303,7 +339,9 @@ func (c *Collector) walk(ctx context.Context, s Stream, from int64, now time.Tim
 		if open && done != nil {
 			done(&next)
 		}
-		if err := c.commitSlice(ctx, s.Name, next, items, arrivals, now); err != nil {
+		err = c.commitSlice(ctx, s.Name, next, items, arrivals, now)
+		c.o.Slices.release()
+		if err != nil {
 			return err
 		}
 		if open {
