@@ -40,20 +40,27 @@ type Runtime struct {
 type MemoryConfig struct {
 	// Limit is the memory the process may use, e.g. 256MiB: the limit of
 	// the container it runs in. Main sets Go's soft memory limit
-	// (runtime/debug.SetMemoryLimit) to SoftLimit of it, unless GOMEMLIMIT
-	// is set, and each service sizes its buffers from it. 0: no budget
-	// (the runtime's and the libraries' defaults).
+	// (runtime/debug.SetMemoryLimit) to SoftLimit, unless GOMEMLIMIT is
+	// set, and each service sizes its buffers from it. 0: no budget (the
+	// runtime's and the libraries' defaults).
 	Limit config.ByteSize `koanf:"limit"`
 }
 
 // MinMemoryLimit is the smallest budget a service accepts: below it the
 // runtime, the libraries and the connections alone would not fit.
-const MinMemoryLimit = 32 * config.MiB
+const MinMemoryLimit = 48 * config.MiB
 
-// SoftLimit is the share of memory.limit given to Go's soft memory limit:
-// the rest is headroom for what the Go runtime does not count (the
-// binary's code, memory freed but not yet returned to the system).
-func (m MemoryConfig) SoftLimit() int64 { return m.Limit.Bytes() / 10 * 9 }
+// NonGoHeadroom is the least of memory.limit kept out of Go's soft limit,
+// for the resident memory the Go runtime does not manage: the binary's
+// code and memory-mapped files (GeoIP databases).
+const NonGoHeadroom = 24 * config.MiB
+
+// SoftLimit is what Go's soft memory limit is set to: memory.limit less
+// a tenth of it, and at least NonGoHeadroom, for what the runtime does
+// not manage. The services size their buffers within it.
+func (m MemoryConfig) SoftLimit() int64 {
+	return (m.Limit - max(m.Limit/10, NonGoHeadroom)).Bytes()
+}
 
 // Validate checks the budget's range.
 func (m MemoryConfig) Validate() error {

@@ -98,4 +98,6 @@ func roundUpMiB(b config.ByteSize) config.ByteSize {
 	return (b + config.MiB - 1) / config.MiB * config.MiB
 }
 
-func roundUpKiB(b config.ByteSize) config.ByteSize { return (b + config.KiB - 1) / config.KiB * config.KiB }
+func roundUpKiB(b config.ByteSize) config.ByteSize {
+	return (b + config.KiB - 1) / config.KiB * config.KiB
+}
