@@ -53,13 +53,17 @@ const MinMemoryLimit = 48 * config.MiB
 // NonGoHeadroom is the least of memory.limit kept out of Go's soft limit,
 // for the resident memory the Go runtime does not manage: the binary's
 // code and memory-mapped files (GeoIP databases).
-const NonGoHeadroom = 24 * config.MiB
+const NonGoHeadroom = 32 * config.MiB
 
-// SoftLimit is what Go's soft memory limit is set to: memory.limit less
-// a tenth of it, and at least NonGoHeadroom, for what the runtime does
-// not manage. The services size their buffers within it.
+// SoftLimit is what Go's soft memory limit is set to: memory.limit less a
+// sixth of it, and at least NonGoHeadroom. Under load the collector lets
+// the heap grow up to the soft limit before it runs, so the process's
+// resident size is about the soft limit plus what the runtime does not
+// manage (20-30 MiB measured for the services' code): the headroom keeps
+// that sum within memory.limit. The services size their buffers within
+// the soft limit.
 func (m MemoryConfig) SoftLimit() int64 {
-	return (m.Limit - max(m.Limit/10, NonGoHeadroom)).Bytes()
+	return (m.Limit - max(m.Limit/6, NonGoHeadroom)).Bytes()
 }
 
 // Validate checks the budget's range.

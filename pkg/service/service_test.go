@@ -195,8 +195,8 @@ func TestMemoryLimit(t *testing.T) {
 		log  string
 	}{
 		{name: "no budget leaves the runtime alone", env: nil, want: orig},
-		{name: "budget sets the soft limit 24 MiB lower", env: []string{"SVC_RUNTIME__MEMORY__LIMIT=64MiB"}, want: 40 << 20, log: "go_soft_limit"},
-		{name: "large budget sets the soft limit a tenth lower", env: []string{"SVC_RUNTIME__MEMORY__LIMIT=1GiB"}, want: 1<<30 - (1<<30)/10, log: "go_soft_limit"},
+		{name: "budget sets the soft limit 32 MiB lower", env: []string{"SVC_RUNTIME__MEMORY__LIMIT=64MiB"}, want: 32 << 20, log: "go_soft_limit"},
+		{name: "large budget sets the soft limit a sixth lower", env: []string{"SVC_RUNTIME__MEMORY__LIMIT=1GiB"}, want: 1<<30 - (1<<30)/6, log: "go_soft_limit"},
 		{name: "GOMEMLIMIT takes precedence", env: []string{"SVC_RUNTIME__MEMORY__LIMIT=64MiB", "GOMEMLIMIT=1GiB"}, want: orig, log: "GOMEMLIMIT is set"},
 		{name: "below the minimum", env: []string{"SVC_RUNTIME__MEMORY__LIMIT=1MiB"}, code: 1, want: orig, log: "runtime.memory.limit: 1 MiB is below the minimum of 48 MiB"},
 		{name: "not a size", env: []string{"SVC_RUNTIME__MEMORY__LIMIT=lots"}, code: 1, want: orig, log: "like 256MiB"},

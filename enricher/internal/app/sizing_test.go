@@ -18,8 +18,8 @@ func TestSizingFromBudget(t *testing.T) {
 		wantProd  int
 	}{
 		{"no budget", 0, nil, 5000, 0, 0},
-		{"default 128 MiB", 128 * config.MiB, nil, 0, 4 * config.MiB, 16 << 20},
-		{"1 GiB caps at 5000", config.GiB, nil, 5000, 32 * config.MiB, 128 << 20},
+		{"default 128 MiB", 128 * config.MiB, nil, 0, 2 * config.MiB, 8 << 20},
+		{"1 GiB caps at 5000", config.GiB, nil, 5000, 16 * config.MiB, 64 << 20},
 		{"explicit keys win", 128 * config.MiB, func(c *Config) {
 			c.MaxPollRecords, c.Kafka.MaxBufferedBytes, c.Kafka.FetchMaxBytes = 1000, 8<<20, 2*config.MiB
 		}, 1000, 2 * config.MiB, 8 << 20},

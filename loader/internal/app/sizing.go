@@ -9,7 +9,7 @@ import (
 )
 
 // The loader's memory model: with a budget (memory.limit) of B, Go's soft
-// limit is B less max(B/10, 24 MiB) (service.MemoryConfig.SoftLimit: the
+// limit is B less max(B/6, 32 MiB) (service.MemoryConfig.SoftLimit: the
 // rest is for the code and what the runtime does not manage). The loader
 // keeps its live heap within heapShare of that, leaving the collector
 // room to work (a live heap at the soft limit makes it run without pause),
@@ -31,16 +31,16 @@ import (
 // keys left at 0 are derived so that the sum fits; keys set explicitly are
 // kept, and Validate refuses combinations that cannot fit.
 const (
-	reserve     = 16 * config.MiB
+	reserve     = 12 * config.MiB
 	fetchShare  = 64 // fetch_max_bytes = B / fetchShare, within 1..50 MiB
 	fetchCopies = 6  // a zstd response decompressed, plus the response itself
 	batchCopies = 4
 	// heapShare is the share of Go's soft limit the model fills, in
 	// percent.
-	heapShare = 75
+	heapShare = 60
 	// minBatchBytes is the smallest derived batch: below it the budget
 	// is too small for the loader.
-	minBatchBytes = 1 * config.MiB
+	minBatchBytes = 256 * config.KiB
 	// rowBytesFloor derives batch.max_rows from batch.max_bytes: no row
 	// takes less than this (record plus decoded row), so the row bound
 	// never binds before the byte bound for real records.
@@ -106,7 +106,7 @@ func (c Config) budgetProblem(s Sizing) error {
 	fetch := fetchCopies * s.Kafka.FetchMaxBytes
 	batchBytes := config.ByteSize(s.Batch.MaxBytes)
 	if c.Batch.MaxBytes == 0 && batchBytes < minBatchBytes {
-		need := (reserve+fetch+batchCopies*minBatchBytes)*100/heapShare + max(budget/10, 24*config.MiB)
+		need := (reserve+fetch+batchCopies*minBatchBytes)*100/heapShare + max(budget/6, 32*config.MiB)
 		return fmt.Errorf("memory.limit: %s leaves less than %s for a batch after %s of runtime and %s of Kafka fetches (%d x kafka.fetch_max_bytes); raise memory.limit to at least %s",
 			budget, minBatchBytes, reserve, fetch, fetchCopies, roundUpMiB(need))
 	}
@@ -120,7 +120,7 @@ func (c Config) budgetProblem(s Sizing) error {
 		fix = "lower kafka.fetch_max_bytes"
 	}
 	return fmt.Errorf("batch.max_bytes: %s does not fit memory.limit %s: the loader holds up to %d x batch.max_bytes (the batch being inserted, the next one decoded meanwhile, and the insert's buffers, about two batches) + %s of Kafka fetches (%d x kafka.fetch_max_bytes) + %s of runtime at rest = %s, above the %s the loader allows itself (%d%% of Go's soft limit); %s, or raise memory.limit to at least %s",
-		batchBytes, budget, batchCopies, fetch, fetchCopies, reserve, roundUpMiB(used), roundUpMiB(soft), heapShare, fix, roundUpMiB(used*100/heapShare+max(budget/10, 24*config.MiB)+1))
+		batchBytes, budget, batchCopies, fetch, fetchCopies, reserve, roundUpMiB(used), roundUpMiB(soft), heapShare, fix, roundUpMiB(used*100/heapShare+max(budget/6, 32*config.MiB)+1))
 }
 
 // heapBudget is the live heap the loader plans for: heapShare of Go's

@@ -67,10 +67,10 @@ func TestSizingThatCannotFit(t *testing.T) {
 		want []string
 	}{
 		{"batch too large for the budget", func(c *Config) { c.Batch.MaxBytes = 200 << 20 }, []string{
-			"batch.max_bytes: 200 MiB does not fit memory.limit 256 MiB", "lower batch.max_bytes to at most 33 MiB", "raise memory.limit to at least 1",
+			"batch.max_bytes: 200 MiB does not fit memory.limit 256 MiB", "lower batch.max_bytes to at most 23 MiB", "raise memory.limit to at least 1",
 		}},
 		{"budget too small", func(c *Config) { c.Memory.Limit = 48 * config.MiB }, []string{
-			"memory.limit: 48 MiB leaves less than 1 MiB for a batch", "raise memory.limit to at least 59 MiB",
+			"memory.limit: 48 MiB leaves less than 256 KiB for a batch", "raise memory.limit to at least 64 MiB",
 		}},
 		{"fetches alone too large", func(c *Config) {
 			c.Memory.Limit, c.Kafka.FetchMaxBytes, c.Batch.MaxBytes = 64*config.MiB, 16*config.MiB, 1<<20

@@ -26,7 +26,8 @@ func TestPollerBudget(t *testing.T) {
 		problems []string // empty: valid
 	}{
 		{"default, one source", 1, nil, 1, nil},
-		{"default, ten sources share one slice at a time", 10, nil, 1, nil},
+		{"default, eight sources share one slice at a time", 8, nil, 1, nil},
+		{"default, ten sources do not fit", 10, nil, 0, []string{"memory.limit: 10 sources need 34 MiB"}},
 		{"1 GiB, ten sources collect at once", 10, func(c *Config) { c.Memory.Limit = config.GiB }, 10, nil},
 		{"no budget", 1000, func(c *Config) { c.Memory.Limit = 0 }, 64, nil},
 		{"1000 sources do not fit 128 MiB", 1000, nil, 0, []string{
