@@ -159,7 +159,8 @@ func (c Config) Validate() error {
 	}
 	if c.MaxPollRecords < 0 || c.MaxPollRecords > maxPollRecordsUp {
 		errs = append(errs, fmt.Errorf("max_poll_records: must be 0..100000 (0: derived from memory.limit), got %d", c.MaxPollRecords))
-	} else if err := c.budgetProblem(); err != nil {
+	} else if err := c.budgetProblem(); err != nil && !c.RegisterOnly {
+		// register_only runs no pipeline: its buffers are never allocated.
 		errs = append(errs, err)
 	}
 	if c.Workers < 0 {

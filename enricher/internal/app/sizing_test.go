@@ -63,3 +63,11 @@ func TestSizingThatCannotFit(t *testing.T) {
 		})
 	}
 }
+
+func TestRegisterOnlyIgnoresTheBudget(t *testing.T) {
+	c := DefaultConfig()
+	c.MaxPollRecords = 50_000
+	require.Error(t, config.Validate(c))
+	c.RegisterOnly = true
+	require.NoError(t, config.Validate(c), "register_only allocates no pipeline buffers")
+}

@@ -101,7 +101,8 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("consumer: %w", err))
 		}
 	}
-	if err := c.budgetProblem(c.sizing()); err != nil {
+	if err := c.budgetProblem(c.sizing()); err != nil && !c.MigrateOnly {
+		// migrate_only runs no pipeline: its buffers are never allocated.
 		errs = append(errs, err)
 	}
 	if err := c.Consumer.Membership.Validate(); err != nil {

@@ -89,3 +89,11 @@ func TestSizingThatCannotFit(t *testing.T) {
 		})
 	}
 }
+
+func TestMigrateOnlyIgnoresTheBudget(t *testing.T) {
+	c := DefaultConfig()
+	c.Batch.MaxBytes = 200 << 20
+	require.Error(t, config.Validate(c))
+	c.MigrateOnly = true
+	require.NoError(t, config.Validate(c), "migrate_only allocates no pipeline buffers")
+}

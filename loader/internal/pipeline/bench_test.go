@@ -165,13 +165,19 @@ func BenchmarkLoad(b *testing.B) {
 // decoded) and the loader sized from each memory budget as the service
 // sizes itself (batch rows and bytes, insert concurrency, fetch sizes):
 // the sustained rows/s of each budget. BENCH_BUDGETS=64MiB,256MiB,none
-// selects budgets (none: no memory.limit).
+// selects budgets (none: no memory.limit); BENCH_SHAPE=small loads the
+// small records of BenchmarkLoad instead.
 func BenchmarkLoadBudget(b *testing.B) {
 	budgets := []string{"64MiB", "128MiB", "256MiB", "512MiB", "1GiB"}
 	if v := os.Getenv("BENCH_BUDGETS"); v != "" {
 		budgets = strings.Split(v, ",")
 	}
-	f := newBenchFixtureOf(b, false, pipeline.RealisticRow)
+	var f *benchFixture
+	if os.Getenv("BENCH_SHAPE") == "small" {
+		f = newBenchFixture(b, false)
+	} else {
+		f = newBenchFixtureOf(b, false, pipeline.RealisticRow)
+	}
 	for _, budget := range budgets {
 		var limit config.ByteSize
 		if budget != "none" {
