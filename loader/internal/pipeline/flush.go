@@ -143,7 +143,6 @@ func (p *Pipeline) flush(ctx context.Context, only map[batch.TopicPartition]bool
 		}
 		p.buf.Remove(part)
 	}
-	p.m.bufferedBytes.Set(float64(p.buf.Bytes()))
 	p.m.batchRows.Observe(float64(rows))
 	p.m.batchBytes.Observe(float64(bytes))
 	p.logger.Debug("flushed", "parts", len(flushed), "rows", rows, "bytes", bytes, "oldest_record_delay", oldest)

@@ -473,6 +473,7 @@ func (p *Pipeline) backoff(n int) time.Duration {
 func (p *Pipeline) flushOnce(ctx context.Context, only map[batch.TopicPartition]bool) bool {
 	err := p.flush(ctx, only)
 	p.m.buffered.Set(float64(p.buf.Rows()))
+	p.m.bufferedBytes.Set(float64(p.buf.Bytes()))
 	if err == nil {
 		if p.lastErr != nil {
 			p.logger.Info("flushing works again", "after_attempts", p.attempt)
@@ -596,6 +597,7 @@ func (p *Pipeline) forget(tps []batch.TopicPartition) {
 		p.lastErr = nil
 	}
 	p.m.buffered.Set(float64(p.buf.Rows()))
+	p.m.bufferedBytes.Set(float64(p.buf.Bytes()))
 }
 
 // flushable reports whether the buffer holds parts ready to flush (of

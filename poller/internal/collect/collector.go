@@ -326,16 +326,7 @@ func (c *Collector) walk(ctx context.Context, s Stream, from int64, now time.Tim
 			c.o.Slices.release()
 			return err
 		}
-		st := c.st.Streams[s.Name]
-		newCursor := max(st.Cursor, lower)
-		if !open {
-			newCursor = max(newCursor, upper)
-		}
-		for _, it := range items {
-			newCursor = max(newCursor, min(it.EffectiveAt, nowSec))
-		}
-		next := st
-		next.Cursor = newCursor
+		next := c.advance(s.Name, lower, upper, open, items, nowSec)
 		if open && done != nil {
 			done(&next)
 		}
@@ -355,6 +346,22 @@ func (c *Collector) walk(ctx context.Context, s Stream, from int64, now time.Tim
 			span = min(span*2, maxSpan)
 		}
 	}
+}
+
+// advance returns the stream's state once a slice [lower, upper) (open:
+// up to now) with items is committed: its cursor moves past the slice and
+// its newest event, never beyond now.
+func (c *Collector) advance(stream string, lower, upper int64, open bool, items []fetched, nowSec int64) state.Stream {
+	next := c.st.Streams[stream]
+	cursor := max(next.Cursor, lower)
+	if !open {
+		cursor = max(cursor, upper)
+	}
+	for _, it := range items {
+		cursor = max(cursor, min(it.EffectiveAt, nowSec))
+	}
+	next.Cursor = cursor
+	return next
 }
 
 // fetchSlice pages through q until has_more is false. It returns the
