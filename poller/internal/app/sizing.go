@@ -83,15 +83,17 @@ func (c Config) budgetProblem() error {
 		roundUpMiB(need+max(budget/6, 32*config.MiB)+1))
 }
 
-// sizedKafka returns the Kafka configuration with its unset buffer bounds
+// sizedKafka returns the Kafka configuration with its unset fetch bounds
 // sized for a budget: each source's client fetches only its state
 // partition when it starts (one record of at most 1 MiB is returned even
-// above the fetch bound) and produces one slice at a time.
+// above the fetch bound). The producer buffer keeps its default: the
+// records it holds are the slice's events, whose bytes the slice already
+// accounts (a 4 MiB buffer made backfills 20% slower, for no memory).
 func (c Config) sizedKafka() kafka.Config {
 	if c.Memory.Limit == 0 {
 		return c.Kafka
 	}
-	return c.Kafka.Sized(2<<20, 4<<20)
+	return c.Kafka.Sized(2<<20, 0)
 }
 
 func roundUpMiB(b config.ByteSize) config.ByteSize {
