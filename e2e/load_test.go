@@ -46,6 +46,7 @@ func runLoad(b *testing.B, n int) {
 			"loader": {"AUDITPIPE_LOADER_CLICKHOUSE__DETECTIONS__INSTALL=false"},
 		},
 	})
+	rss := watchRSS(b, p, 500*time.Millisecond)
 	start := time.Now()
 	deadline := start.Add(30 * time.Minute)
 	// When each stage has seen every event: the raw and enriched topics'
@@ -73,10 +74,17 @@ func runLoad(b *testing.B, n int) {
 	}
 	// Steady state: how long does a new event take to become queryable?
 	p50, p95 := measureLatency(b, p)
+	rss.Stop()
 	b.ReportMetric(float64(n)/elapsed.Seconds(), "events/s")
 	b.ReportMetric(float64(p50.Milliseconds()), "p50-ms")
 	b.ReportMetric(float64(p95.Milliseconds()), "p95-ms")
-	b.Logf("%d events end to end in %s (%.0f events/s); live-event latency p50 %s p95 %s", n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds(), p50, p95)
+	var peaks []string
+	for _, svc := range []string{"poller", "enricher", "loader"} {
+		mb := float64(rss.Peak(svc)) / (1 << 20)
+		b.ReportMetric(mb, svc+"-peak-RSS-MiB")
+		peaks = append(peaks, fmt.Sprintf("%s %.0f MiB", svc, mb))
+	}
+	b.Logf("%d events end to end in %s (%.0f events/s); live-event latency p50 %s p95 %s; peak RSS %s", n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds(), p50, p95, strings.Join(peaks, ", "))
 }
 
 func must(s string, err error) string {

@@ -161,8 +161,17 @@ func waitPublished(t *testing.T, cl *kafkatest.Cluster, sim *openaisim.Simulator
 // admin address has published (its events_published_total).
 func publishedCounts(t *testing.T, admin string) map[string]float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + admin + "/metrics")
+	out, err := tryPublishedCounts(admin)
 	require.NoError(t, err)
+	return out
+}
+
+// tryPublishedCounts is publishedCounts returning its error.
+func tryPublishedCounts(admin string) (map[string]float64, error) {
+	resp, err := http.Get("http://" + admin + "/metrics")
+	if err != nil {
+		return nil, err
+	}
 	defer resp.Body.Close()
 	out := map[string]float64{}
 	sc := bufio.NewScanner(resp.Body)
@@ -174,11 +183,12 @@ func publishedCounts(t *testing.T, admin string) map[string]float64 {
 		}
 		id, rest, _ := strings.Cut(line, `"}`)
 		v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
-		require.NoError(t, err, "metric line %q", sc.Text())
+		if err != nil {
+			return nil, fmt.Errorf("metric line %q: %w", sc.Text(), err)
+		}
 		out[id] = v
 	}
-	require.NoError(t, sc.Err())
-	return out
+	return out, sc.Err()
 }
 
 // grown returns the sources whose count rose from before to after, sorted.

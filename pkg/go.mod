@@ -54,6 +54,7 @@ require (
 require (
 	github.com/ClickHouse/ch-go v0.75.0
 	github.com/auditpipe/auditpipe/schemas v0.0.0
+	github.com/dustin/go-humanize v1.1.0
 	github.com/go-viper/mapstructure/v2 v2.4.0
 	github.com/klauspost/compress v1.20.4
 	github.com/prometheus/client_model v0.6.3

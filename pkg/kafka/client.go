@@ -31,8 +31,9 @@ const (
 
 // Options validates c and returns the base kgo options for it: seed
 // brokers, client id, timeouts and metadata ages, TLS, SASL, logging and
-// metrics, acks=all with kgo's default idempotence, compression and bounded
-// producer buffering. Options added after these override them.
+// metrics, acks=all with kgo's default idempotence, compression, bounded
+// producer buffering and fetch sizes (the defaults for bounds left at 0;
+// see Config.Sized). Options added after these override them.
 //
 // logger receives the library's messages with kgo's info and debug lines
 // one level down (info as debug, debug below debug); nil discards them.
@@ -105,7 +106,9 @@ func (c Config) options(logger *slog.Logger, reg prometheus.Registerer, componen
 		kgo.ProducerLinger(c.Linger),
 		kgo.FetchMaxWait(c.FetchMaxWait),
 		kgo.MaxBufferedRecords(c.MaxBufferedRecords),
-		kgo.MaxBufferedBytes(c.MaxBufferedBytes),
+		kgo.MaxBufferedBytes(orDefault(c.MaxBufferedBytes, DefaultMaxBufferedBytes)),
+		kgo.FetchMaxBytes(int32(orDefault(c.FetchMaxBytes, DefaultFetchMaxBytes))), //nolint:gosec // validated: at most 100 MiB
+		kgo.FetchMaxPartitionBytes(int32(orDefault(c.FetchMaxPartitionBytes, DefaultFetchMaxPartitionBytes))), //nolint:gosec // at most fetch_max_bytes
 	}
 	if c.TLS.Enabled {
 		tc, err := c.TLS.Build()
@@ -139,6 +142,15 @@ func (c Config) options(logger *slog.Logger, reg prometheus.Registerer, componen
 		opts = append(opts, kgo.WithHooks(m))
 	}
 	return opts, guard, nil
+}
+
+// orDefault returns v, or def when v is 0 (not configured).
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
 }
 
 // compressionCodecs returns kgo's preference list for name: the codec, then

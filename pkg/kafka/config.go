@@ -64,8 +64,57 @@ type Config struct {
 	MaxBufferedRecords int `koanf:"max_buffered_records"`
 	// MaxBufferedBytes bounds the record bytes a producer holds in memory;
 	// Produce blocks once it is reached. A single record larger than this
-	// fails with kerr.MessageTooLarge.
+	// fails with kerr.MessageTooLarge. 0: sized by the service from its
+	// memory budget (Sized), DefaultMaxBufferedBytes without one.
 	MaxBufferedBytes int `koanf:"max_buffered_bytes"`
+	// FetchMaxBytes bounds the bytes of one fetch response (compressed, as
+	// sent). The client holds one fetched response per broker until it is
+	// consumed, decompressed, so a consumer's fetch memory is about
+	// brokers x FetchMaxBytes x the compression ratio. A broker still
+	// returns a whole record batch larger than this. 0: sized by the
+	// service from its memory budget (Sized), DefaultFetchMaxBytes without
+	// one.
+	FetchMaxBytes config.ByteSize `koanf:"fetch_max_bytes"`
+	// FetchMaxPartitionBytes bounds one partition's share of a fetch. 0:
+	// sized with FetchMaxBytes, DefaultFetchMaxPartitionBytes without a
+	// budget.
+	FetchMaxPartitionBytes config.ByteSize `koanf:"fetch_max_partition_bytes"`
+}
+
+// Buffer bounds used when neither the configuration nor a memory budget
+// sets them: franz-go's fetch defaults and a 64 MiB producer buffer.
+const (
+	DefaultFetchMaxBytes          = 50 * config.MiB
+	DefaultFetchMaxPartitionBytes = 1 * config.MiB
+	DefaultMaxBufferedBytes       = 64 << 20
+	// MaxFetchBytes is the largest fetch_max_bytes: franz-go refuses
+	// responses above its default broker read limit of 100 MiB.
+	MaxFetchBytes = 100 * config.MiB
+	// minBufferedBytes keeps room for the largest record the services
+	// produce (1 MB).
+	minBufferedBytes = 2 << 20
+)
+
+// Sized returns c with the buffer bounds left at 0 set from a memory
+// budget: fetch bytes for FetchMaxBytes (and a quarter of it, within
+// 64 KiB..1 MiB, for FetchMaxPartitionBytes), produce bytes for
+// MaxBufferedBytes (at least 2 MiB, so the largest record fits). Bounds
+// set explicitly are kept. A non-positive share leaves its bounds alone
+// (Options then applies the defaults).
+func (c Config) Sized(fetch, produce int64) Config {
+	if fetch > 0 {
+		fetch = min(fetch, MaxFetchBytes.Bytes())
+		if c.FetchMaxBytes == 0 {
+			c.FetchMaxBytes = config.ByteSize(fetch)
+		}
+		if c.FetchMaxPartitionBytes == 0 {
+			c.FetchMaxPartitionBytes = min(max(c.FetchMaxBytes/4, 64*config.KiB), config.MiB)
+		}
+	}
+	if produce > 0 && c.MaxBufferedBytes == 0 {
+		c.MaxBufferedBytes = int(max(produce, minBufferedBytes))
+	}
+	return c
 }
 
 // TLSConfig configures TLS to the brokers; see package tlsclient.
@@ -87,7 +136,8 @@ type SASLConfig struct {
 
 // DefaultConfig returns the configuration for a local broker with safe
 // production values: zstd compression, bounded producer buffering (10,000
-// records, 64 MiB), 10 s dial and request overhead, kgo's metadata ages.
+// records; the bytes and the fetch sizes are left to Sized), 10 s dial and
+// request overhead, kgo's metadata ages.
 func DefaultConfig() Config {
 	return Config{
 		Brokers:                []string{"127.0.0.1:9092"},
@@ -100,7 +150,6 @@ func DefaultConfig() Config {
 		Linger:                 10 * time.Millisecond,
 		FetchMaxWait:           500 * time.Millisecond,
 		MaxBufferedRecords:     10_000,
-		MaxBufferedBytes:       64 << 20,
 	}
 }
 
@@ -148,8 +197,17 @@ func (c Config) Validate() error {
 	if c.MaxBufferedRecords <= 0 {
 		errs = append(errs, fmt.Errorf("max_buffered_records: must be positive, got %d", c.MaxBufferedRecords))
 	}
-	if c.MaxBufferedBytes <= 0 {
-		errs = append(errs, fmt.Errorf("max_buffered_bytes: must be positive, got %d", c.MaxBufferedBytes))
+	if c.MaxBufferedBytes < 0 {
+		errs = append(errs, fmt.Errorf("max_buffered_bytes: must not be negative (0: sized from memory.limit), got %d", c.MaxBufferedBytes))
+	}
+	if c.FetchMaxBytes < 0 || c.FetchMaxBytes > MaxFetchBytes {
+		errs = append(errs, fmt.Errorf("fetch_max_bytes: must be within 0..%s (0: sized from memory.limit), got %s", MaxFetchBytes, c.FetchMaxBytes))
+	}
+	if c.FetchMaxPartitionBytes < 0 {
+		errs = append(errs, fmt.Errorf("fetch_max_partition_bytes: must not be negative (0: sized from memory.limit), got %s", c.FetchMaxPartitionBytes))
+	}
+	if c.FetchMaxBytes > 0 && c.FetchMaxPartitionBytes > c.FetchMaxBytes {
+		errs = append(errs, fmt.Errorf("fetch_max_partition_bytes: %s exceeds fetch_max_bytes (%s)", c.FetchMaxPartitionBytes, c.FetchMaxBytes))
 	}
 	// tls and sasl validate themselves: config.Validate walks the tree.
 	return errors.Join(errs...)

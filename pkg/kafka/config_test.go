@@ -47,7 +47,11 @@ func TestConfigValidate(t *testing.T) {
 		{"negative linger", func(c *kafka.Config) { c.Linger = -1 }, []string{"linger: must not be negative"}},
 		{"zero linger", func(c *kafka.Config) { c.Linger = 0 }, nil},
 		{"unbounded records", func(c *kafka.Config) { c.MaxBufferedRecords = 0 }, []string{"max_buffered_records: must be positive"}},
-		{"unbounded bytes", func(c *kafka.Config) { c.MaxBufferedBytes = -1 }, []string{"max_buffered_bytes: must be positive"}},
+		{"negative buffered bytes", func(c *kafka.Config) { c.MaxBufferedBytes = -1 }, []string{"max_buffered_bytes: must not be negative"}},
+		{"fetch above the read limit", func(c *kafka.Config) { c.FetchMaxBytes = 200 * config.MiB }, []string{"fetch_max_bytes: must be within 0..100 MiB"}},
+		{"negative partition fetch", func(c *kafka.Config) { c.FetchMaxPartitionBytes = -1 }, []string{"fetch_max_partition_bytes: must not be negative"}},
+		{"partition fetch above fetch", func(c *kafka.Config) { c.FetchMaxBytes, c.FetchMaxPartitionBytes = config.MiB, 2*config.MiB }, []string{"fetch_max_partition_bytes: 2 MiB exceeds fetch_max_bytes (1 MiB)"}},
+		{"explicit fetch sizes", func(c *kafka.Config) { c.FetchMaxBytes, c.FetchMaxPartitionBytes = 4*config.MiB, config.MiB }, nil},
 		{"tls files without tls", func(c *kafka.Config) { c.TLS.CAFile = existing }, []string{"tls.ca_file: set but enabled is false"}},
 		{"tls skip verify without tls", func(c *kafka.Config) { c.TLS.InsecureSkipVerify = true }, []string{"tls.insecure_skip_verify: set but enabled is false"}},
 		{"tls plain", func(c *kafka.Config) { c.TLS.Enabled = true }, nil},
@@ -137,6 +141,36 @@ func TestTopicSpecValidate(t *testing.T) {
 			for _, w := range tt.want {
 				assert.Contains(t, err.Error(), w)
 			}
+		})
+	}
+}
+
+func TestSized(t *testing.T) {
+	tests := []struct {
+		name             string
+		set              func(*kafka.Config)
+		fetch, produce   int64
+		wantFetch, wantP config.ByteSize
+		wantProduce      int
+	}{
+		{"no budget keeps zeros", func(*kafka.Config) {}, 0, 0, 0, 0, 0},
+		{"budget fills zeros", func(*kafka.Config) {}, 8 << 20, 16 << 20, 8 * config.MiB, config.MiB, 16 << 20},
+		{"small fetch share", func(*kafka.Config) {}, 1 << 20, 1 << 20, config.MiB, 256 * config.KiB, 2 << 20},
+		{"tiny fetch share keeps a partition floor", func(*kafka.Config) {}, 128 << 10, 0, 128 * config.KiB, 64 * config.KiB, 0},
+		{"huge share capped at the read limit", func(*kafka.Config) {}, 1 << 40, 0, kafka.MaxFetchBytes, config.MiB, 0},
+		{"explicit keys win", func(c *kafka.Config) {
+			c.FetchMaxBytes, c.FetchMaxPartitionBytes, c.MaxBufferedBytes = 3*config.MiB, 512*config.KiB, 5<<20
+		}, 8 << 20, 16 << 20, 3 * config.MiB, 512 * config.KiB, 5 << 20},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := kafka.DefaultConfig()
+			tc.set(&c)
+			got := c.Sized(tc.fetch, tc.produce)
+			require.Equal(t, tc.wantFetch, got.FetchMaxBytes)
+			require.Equal(t, tc.wantP, got.FetchMaxPartitionBytes)
+			require.Equal(t, tc.wantProduce, got.MaxBufferedBytes)
+			require.NoError(t, config.Validate(got))
 		})
 	}
 }

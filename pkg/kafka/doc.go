@@ -12,10 +12,14 @@
 //     acks=all: a record is acknowledged only once every in-sync replica
 //     has it, and retries cannot write duplicates or reorder a partition.
 //   - Bounded producer memory: max_buffered_records (10,000) and
-//     max_buffered_bytes (64 MiB). When either is reached Produce blocks
-//     until earlier records finish, which is the producer's backpressure;
-//     nothing is dropped. A single record larger than max_buffered_bytes
-//     fails with kerr.MessageTooLarge.
+//     max_buffered_bytes (sized by the service from its memory budget with
+//     Config.Sized; 64 MiB without one). When either is reached Produce
+//     blocks until earlier records finish, which is the producer's
+//     backpressure; nothing is dropped. A single record larger than
+//     max_buffered_bytes fails with kerr.MessageTooLarge.
+//   - Bounded fetches: fetch_max_bytes and fetch_max_partition_bytes,
+//     sized from the memory budget the same way (franz-go's 50 MiB and
+//     1 MiB without one).
 //   - zstd batch compression, falling back to none for brokers older than
 //     Kafka 2.1. A batch is sent compressed only when that makes it smaller.
 //   - TLS 1.2 or later when enabled; certificate verification stays on

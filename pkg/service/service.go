@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -31,11 +32,51 @@ type Runtime struct {
 	// service has this long to finish in-flight work before Main gives up and
 	// exits non-zero.
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
+	// Memory is the process's memory budget.
+	Memory MemoryConfig `koanf:"memory"`
+}
+
+// MemoryConfig is the memory budget of a service process.
+type MemoryConfig struct {
+	// Limit is the memory the process may use, e.g. 256MiB: the limit of
+	// the container it runs in. Main sets Go's soft memory limit
+	// (runtime/debug.SetMemoryLimit) to SoftLimit, unless GOMEMLIMIT is
+	// set, and each service sizes its buffers from it. 0: no budget (the
+	// runtime's and the libraries' defaults).
+	Limit config.ByteSize `koanf:"limit"`
+}
+
+// MinMemoryLimit is the smallest budget a service accepts: below it the
+// runtime, the libraries and the connections alone would not fit.
+const MinMemoryLimit = 48 * config.MiB
+
+// NonGoHeadroom is the least of memory.limit kept out of Go's soft limit,
+// for the resident memory the Go runtime does not manage: the binary's
+// code and memory-mapped files (GeoIP databases).
+const NonGoHeadroom = 32 * config.MiB
+
+// SoftLimit is what Go's soft memory limit is set to: memory.limit less a
+// sixth of it, and at least NonGoHeadroom. Under load the collector lets
+// the heap grow up to the soft limit before it runs, so the process's
+// resident size is about the soft limit plus what the runtime does not
+// manage (20-30 MiB measured for the services' code): the headroom keeps
+// that sum within memory.limit. The services size their buffers within
+// the soft limit.
+func (m MemoryConfig) SoftLimit() int64 {
+	return (m.Limit - max(m.Limit/6, NonGoHeadroom)).Bytes()
+}
+
+// Validate checks the budget's range.
+func (m MemoryConfig) Validate() error {
+	if m.Limit != 0 && m.Limit < MinMemoryLimit {
+		return fmt.Errorf("limit: %s is below the minimum of %s (0: no budget)", m.Limit, MinMemoryLimit)
+	}
+	return nil
 }
 
 // RuntimeConfig implements Config: a service's configuration embeds
-// Runtime with `koanf:",squash"` (log, admin and shutdown_timeout stay
-// top-level keys) and so is a Config.
+// Runtime with `koanf:",squash"` (log, admin, shutdown_timeout and memory
+// stay top-level keys) and so is a Config.
 func (r Runtime) RuntimeConfig() Runtime { return r }
 
 // DefaultRuntime logs JSON at info and serves the admin endpoints on addr.
@@ -155,6 +196,7 @@ func run[C Config](spec Spec[C], args []string, stdout, stderr io.Writer, enviro
 	logger = logger.With(slog.String("service", spec.Name))
 	logger.Info("starting", slog.String("version", Version), slog.String("config_file", *file))
 	logger.Info("effective configuration (secrets redacted)", slog.String("config", rendered))
+	applyMemoryLimit(rt.Memory, environ, logger)
 
 	reg := prometheus.NewRegistry()
 	admin := telemetry.NewAdmin(rt.Admin, reg, logger)
@@ -218,6 +260,22 @@ func waitDrain(done <-chan error, sigs <-chan os.Signal, timeout time.Duration, 
 		logger.Error("second signal: aborting with work in flight", slog.String("signal", sig.String()))
 	}
 	return false
+}
+
+// applyMemoryLimit sets Go's soft memory limit from the budget, unless
+// GOMEMLIMIT (which the runtime applied already) says otherwise.
+func applyMemoryLimit(m MemoryConfig, environ func() []string, logger *slog.Logger) {
+	if m.Limit == 0 {
+		return
+	}
+	for _, kv := range environ() {
+		if v, ok := strings.CutPrefix(kv, "GOMEMLIMIT="); ok && v != "" {
+			logger.Info("memory budget: GOMEMLIMIT is set and takes precedence for the Go runtime", "memory_limit", m.Limit.String(), "GOMEMLIMIT", v)
+			return
+		}
+	}
+	debug.SetMemoryLimit(m.SoftLimit())
+	logger.Info("memory budget", "memory_limit", m.Limit.String(), "go_soft_limit", config.ByteSize(m.SoftLimit()).String())
 }
 
 func indent(s string) string {

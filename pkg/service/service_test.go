@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	"testing"
@@ -181,4 +182,36 @@ func TestAdminEndpoints(t *testing.T) {
 	assert.Contains(t, body, "go_goroutines")
 	sigs <- syscall.SIGINT
 	assert.Equal(t, 0, <-done)
+}
+
+func TestMemoryLimit(t *testing.T) {
+	orig := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(orig) })
+	cases := []struct {
+		name string
+		env  []string
+		code int
+		want int64 // the soft limit after the run
+		log  string
+	}{
+		{name: "no budget leaves the runtime alone", env: nil, want: orig},
+		{name: "budget sets the soft limit 32 MiB lower", env: []string{"SVC_RUNTIME__MEMORY__LIMIT=64MiB"}, want: 32 << 20, log: "go_soft_limit"},
+		{name: "large budget sets the soft limit a sixth lower", env: []string{"SVC_RUNTIME__MEMORY__LIMIT=1GiB"}, want: 1<<30 - (1<<30)/6, log: "go_soft_limit"},
+		{name: "GOMEMLIMIT takes precedence", env: []string{"SVC_RUNTIME__MEMORY__LIMIT=64MiB", "GOMEMLIMIT=1GiB"}, want: orig, log: "GOMEMLIMIT is set"},
+		{name: "below the minimum", env: []string{"SVC_RUNTIME__MEMORY__LIMIT=1MiB"}, code: 1, want: orig, log: "runtime.memory.limit: 1 MiB is below the minimum of 48 MiB"},
+		{name: "not a size", env: []string{"SVC_RUNTIME__MEMORY__LIMIT=lots"}, code: 1, want: orig, log: "like 256MiB"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			debug.SetMemoryLimit(orig)
+			sigs := make(chan os.Signal, 1)
+			sigs <- syscall.SIGTERM
+			var errb syncBuffer
+			env := append([]string{"SVC_NAME=x"}, tc.env...)
+			code := run(testSpec(waitRun), nil, io.Discard, &errb, func() []string { return env }, sigs)
+			assert.Equal(t, tc.code, code, errb.String())
+			assert.Equal(t, tc.want, debug.SetMemoryLimit(-1))
+			assert.Contains(t, errb.String(), tc.log)
+		})
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -54,7 +55,7 @@ func Container(pod corev1.PodSpec, name, root string, c Cluster) (servicebin.Inv
 	if err != nil {
 		return servicebin.Invocation{}, err
 	}
-	env, err := environment(ctr.Env, c)
+	env, err := environment(ctr.Env, ctr.Resources, c)
 	if err != nil {
 		return servicebin.Invocation{}, err
 	}
@@ -184,8 +185,9 @@ func writeItems(dir string, data map[string]string, items []corev1.KeyToPath, rw
 var varRef = regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
 
 // environment resolves env as the kubelet does: in order, each $(VAR)
-// naming an earlier variable replaced by its value.
-func environment(env []corev1.EnvVar, c Cluster) ([]string, error) {
+// naming an earlier variable replaced by its value; a resourceFieldRef
+// reads the container's own resources.
+func environment(env []corev1.EnvVar, res corev1.ResourceRequirements, c Cluster) ([]string, error) {
 	vals := map[string]string{}
 	var out []string
 	var errs []error
@@ -193,7 +195,7 @@ func environment(env []corev1.EnvVar, c Cluster) ([]string, error) {
 		v := e.Value
 		if e.ValueFrom != nil {
 			var err error
-			if v, err = valueFrom(*e.ValueFrom, c); err != nil {
+			if v, err = valueFrom(*e.ValueFrom, res, c); err != nil {
 				errs = append(errs, fmt.Errorf("env %s: %w", e.Name, err))
 				continue
 			}
@@ -211,8 +213,17 @@ func environment(env []corev1.EnvVar, c Cluster) ([]string, error) {
 	return out, errors.Join(errs...)
 }
 
-func valueFrom(src corev1.EnvVarSource, c Cluster) (string, error) {
+func valueFrom(src corev1.EnvVarSource, res corev1.ResourceRequirements, c Cluster) (string, error) {
 	switch {
+	case src.ResourceFieldRef != nil:
+		// The kubelet's default divisor is 1: limits.memory in bytes.
+		name, kind, _ := strings.Cut(src.ResourceFieldRef.Resource, ".")
+		list := map[string]corev1.ResourceList{"limits": res.Limits, "requests": res.Requests}[name]
+		q, ok := list[corev1.ResourceName(kind)]
+		if d := src.ResourceFieldRef.Divisor; !ok || (!d.IsZero() && d.Value() != 1) {
+			return "", fmt.Errorf("unsupported resourceFieldRef %s (set, with divisor 1)", src.ResourceFieldRef.Resource)
+		}
+		return strconv.FormatInt(q.Value(), 10), nil
 	case src.FieldRef != nil:
 		switch src.FieldRef.FieldPath {
 		case "metadata.name":

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 func TestContainer(t *testing.T) {
@@ -22,7 +23,9 @@ func TestContainer(t *testing.T) {
 				{Name: "ID", Value: "svc-$(POD)-$(UNDEFINED)"},
 				{Name: "PASSWORD", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "s"}, Key: "pw"}}},
 				{Name: "KEY_FILE", Value: "/var/run/secrets/app/key"},
+				{Name: "MEMORY", ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: &corev1.ResourceFieldSelector{Resource: "limits.memory"}}},
 			},
+			Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")}},
 			VolumeMounts: []corev1.VolumeMount{
 				{Name: "config", MountPath: "/etc/app"},
 				{Name: "secrets", MountPath: "/var/run/secrets/app"},
@@ -49,7 +52,7 @@ func TestContainer(t *testing.T) {
 	inv, err := Container(pod, "svc", root, c)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"--config", root + "/etc/app/config.yaml"}, inv.Args)
-	assert.Equal(t, []string{"POD=svc-0", "ID=svc-svc-0-$(UNDEFINED)", "PASSWORD=hunter2", "KEY_FILE=" + root + "/var/run/secrets/app/key"}, inv.Env)
+	assert.Equal(t, []string{"POD=svc-0", "ID=svc-svc-0-$(UNDEFINED)", "PASSWORD=hunter2", "KEY_FILE=" + root + "/var/run/secrets/app/key", "MEMORY=268435456"}, inv.Env)
 	cfg, err := os.ReadFile(filepath.Join(root, "etc/app/config.yaml"))
 	require.NoError(t, err)
 	assert.Equal(t, "key_file: "+root+"/var/run/secrets/app/sub/key\ngeo: "+root+"/var/lib/geo/City.mmdb\ntmp: /tmp/x\n", string(cfg))

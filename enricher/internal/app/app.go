@@ -199,7 +199,10 @@ func createTopics(ctx context.Context, cfg Config, logger *slog.Logger) error {
 // newPipeline builds the transactional pipeline over the processor
 // (normalize, geo, encode).
 func newPipeline(cfg Config, s service.Settings, g *geo.Enricher, enc encoder, logger *slog.Logger) (*pipeline.Pipeline, error) {
-	base, err := cfg.Kafka.Options(logger, s.Metrics, "enricher")
+	sz := cfg.Sizing()
+	logger.Info("sized from memory.limit", slog.String("memory_limit", cfg.Memory.Limit.String()), slog.Int("max_poll_records", sz.MaxPollRecords),
+		slog.String("fetch_max_bytes", sz.Kafka.FetchMaxBytes.String()), slog.Int("max_buffered_bytes", sz.Kafka.MaxBufferedBytes))
+	base, err := sz.Kafka.Options(logger, s.Metrics, "enricher")
 	if err != nil {
 		return nil, err
 	}
@@ -209,7 +212,7 @@ func newPipeline(cfg Config, s service.Settings, g *geo.Enricher, enc encoder, l
 		DLQTopic:        cfg.Topics.DLQ.Name,
 		Group:           cfg.Group,
 		TransactionalID: cfg.TransactionalID,
-		MaxPollRecords:  cfg.MaxPollRecords,
+		MaxPollRecords:  sz.MaxPollRecords,
 		Workers:         cfg.Workers,
 		EndTimeout:      cfg.TransactionEndTimeout,
 		RetryBackoff:    time.Second,

@@ -333,7 +333,7 @@ func TestConfigValidate(t *testing.T) {
 	require.NoError(t, app.DefaultConfig().Validate())
 	cfg := app.DefaultConfig()
 	cfg.Group = ""
-	cfg.MaxPollRecords = 0
+	cfg.MaxPollRecords = -1
 	err := cfg.Validate()
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "group")

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/auditpipe/auditpipe/enricher/internal/geo"
+	"github.com/auditpipe/auditpipe/pkg/config"
 	"github.com/auditpipe/auditpipe/pkg/contract"
 	"github.com/auditpipe/auditpipe/pkg/kafka"
 	"github.com/auditpipe/auditpipe/pkg/schema"
@@ -34,7 +35,8 @@ type Config struct {
 	// records to enrich while the group's committed offset does not move
 	// before it is reported as stalled (warning, metric, /readyz).
 	StallTimeout time.Duration `koanf:"stall_timeout"`
-	// MaxPollRecords bounds the records per transaction.
+	// MaxPollRecords bounds the records per transaction. 0: derived from
+	// memory.limit (at most 5000; see Sizing).
 	MaxPollRecords int `koanf:"max_poll_records"`
 	// Workers transform one batch in parallel (0: one per CPU but one,
 	// which the producer's compression needs; at least 1).
@@ -106,6 +108,10 @@ func (c TopicsConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
+// DefaultMemoryLimit is the enricher's default budget: it fits a 128 MiB
+// container.
+const DefaultMemoryLimit = 128 * config.MiB
+
 // DefaultConfig returns the dev-stack defaults: local Kafka and registry,
 // the contract's names, no geo databases.
 func DefaultConfig() Config {
@@ -113,8 +119,10 @@ func DefaultConfig() Config {
 	if err != nil || host == "" {
 		host = "local"
 	}
+	rt := service.DefaultRuntime("127.0.0.1:9102")
+	rt.Memory.Limit = DefaultMemoryLimit
 	return Config{
-		Runtime: service.DefaultRuntime("127.0.0.1:9102"),
+		Runtime: rt,
 		Kafka:   kafka.DefaultConfig(),
 		Topics: TopicsConfig{
 			Raw:      contract.TopicRaw,
@@ -126,7 +134,7 @@ func DefaultConfig() Config {
 		TransactionalID:       contract.GroupEnricher + "-" + host,
 		Membership:            kafka.DefaultMembership(),
 		StallTimeout:          2 * time.Minute,
-		MaxPollRecords:        5000,
+		MaxPollRecords:        0, // derived from memory.limit
 		TransactionEndTimeout: 20 * time.Second,
 		MaxOutputBytes:        1_000_000,
 		SchemaRegistry: SchemaRegistryConfig{
@@ -151,8 +159,11 @@ func (c Config) Validate() error {
 	if c.TransactionalID == "" {
 		errs = append(errs, errors.New("transactional_id: must not be empty"))
 	}
-	if c.MaxPollRecords < 1 || c.MaxPollRecords > 100_000 {
-		errs = append(errs, fmt.Errorf("max_poll_records: must be 1..100000, got %d", c.MaxPollRecords))
+	if c.MaxPollRecords < 0 || c.MaxPollRecords > maxPollRecordsUp {
+		errs = append(errs, fmt.Errorf("max_poll_records: must be 0..100000 (0: derived from memory.limit), got %d", c.MaxPollRecords))
+	} else if err := c.budgetProblem(); err != nil && !c.RegisterOnly {
+		// register_only runs no pipeline: its buffers are never allocated.
+		errs = append(errs, err)
 	}
 	if c.Workers < 0 {
 		errs = append(errs, errors.New("workers: must not be negative"))

@@ -26,7 +26,8 @@ type Config struct {
 	// CloseGrace is how long a replaced database stays open for lookups
 	// already running on it.
 	CloseGrace time.Duration `koanf:"close_grace"`
-	// CacheSize bounds the lookup cache (addresses); 0 disables it.
+	// CacheSize bounds the lookup cache (addresses, about 2 KB each); 0
+	// disables it.
 	CacheSize int `koanf:"cache_size"`
 	// MaxAge is the build age past which a database is logged as stale at
 	// every check.
@@ -40,7 +41,7 @@ func DefaultConfig() Config {
 	return Config{
 		ReloadInterval: time.Minute,
 		CloseGrace:     30 * time.Second,
-		CacheSize:      65536,
+		CacheSize:      4096,
 		MaxAge:         30 * 24 * time.Hour,
 	}
 }

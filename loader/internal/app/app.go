@@ -8,6 +8,7 @@ import (
 
 	"github.com/auditpipe/auditpipe/loader/internal/chwriter"
 	"github.com/auditpipe/auditpipe/loader/internal/pipeline"
+	"github.com/auditpipe/auditpipe/pkg/config"
 	"github.com/auditpipe/auditpipe/pkg/kafka"
 	"github.com/auditpipe/auditpipe/pkg/retry"
 	"github.com/auditpipe/auditpipe/pkg/schema"
@@ -69,7 +70,11 @@ func newPipeline(cfg Config, s service.Settings, w *chwriter.Writer, logger *slo
 	if err != nil {
 		return nil, err
 	}
-	kopts, err := cfg.Kafka.Options(logger, s.Metrics, "loader")
+	sz := cfg.sizing()
+	logger.Info("sized from memory.limit", slog.String("memory_limit", cfg.Memory.Limit.String()), slog.Int("batch_max_rows", sz.Batch.MaxRows),
+		slog.String("batch_max_bytes", config.ByteSize(sz.Batch.MaxBytes).String()), slog.Int("insert_concurrency", sz.InsertConcurrency),
+		slog.String("fetch_max_bytes", sz.Kafka.FetchMaxBytes.String()), slog.String("fetch_max_partition_bytes", sz.Kafka.FetchMaxPartitionBytes.String()))
+	kopts, err := sz.Kafka.Options(logger, s.Metrics, "loader")
 	if err != nil {
 		return nil, fmt.Errorf("configuring kafka: %w", err)
 	}

@@ -22,11 +22,12 @@ func TestDeployConfigLoads(t *testing.T) {
 	path := filepath.Join(filepath.Dir(file), "..", "..", "..", "deploy", "config", "loader.yaml")
 	cfg := app.DefaultConfig()
 	require.NoError(t, config.Load(&cfg, config.Options{File: path, EnvPrefix: "AUDITPIPE_LOADER_", Environ: func() []string {
-		return []string{"AUDITPIPE_LOADER_CLICKHOUSE__PASSWORD=s3cret", "AUDITPIPE_LOADER_BATCH__MAX_ROWS=5000"}
+		return []string{"AUDITPIPE_LOADER_CLICKHOUSE__PASSWORD=s3cret", "AUDITPIPE_LOADER_BATCH__MAX_ROWS=5000", "AUDITPIPE_LOADER_MEMORY__LIMIT=512MiB"}
 	}}))
 	require.Equal(t, "http", cfg.CH.Protocol)
 	require.Equal(t, "s3cret", cfg.CH.Password.Value())
 	require.Equal(t, 5000, cfg.Batch.MaxRows)
+	require.Equal(t, 512*config.MiB, cfg.Memory.Limit)
 	require.True(t, cfg.CH.Detections.Install)
 	require.Equal(t, time.Minute, cfg.CH.Detections.Refresh)
 	require.Equal(t, "default_detections", cfg.CH.DetectionOptions().WithDefaults().DetectionsDatabase)

@@ -8,6 +8,7 @@ import (
 	"github.com/auditpipe/auditpipe/loader/internal/batch"
 	"github.com/auditpipe/auditpipe/loader/internal/chwriter"
 	"github.com/auditpipe/auditpipe/loader/internal/pipeline"
+	"github.com/auditpipe/auditpipe/pkg/config"
 	"github.com/auditpipe/auditpipe/pkg/kafka"
 	"github.com/auditpipe/auditpipe/pkg/schema"
 	"github.com/auditpipe/auditpipe/pkg/service"
@@ -21,7 +22,7 @@ type Config struct {
 	Kafka          kafka.Config         `koanf:"kafka"`
 	SchemaRegistry SchemaRegistryConfig `koanf:"registry"`
 	Consumer       ConsumerConfig       `koanf:"consumer"`
-	Batch          batch.Policy         `koanf:"batch"`
+	Batch          BatchConfig          `koanf:"batch"`
 	CH             chwriter.Config      `koanf:"clickhouse"`
 	// MigrateOnly applies the ClickHouse migrations, installs the
 	// detections (clickhouse.detections.install) and exits (a deploy-time
@@ -47,7 +48,8 @@ type ConsumerConfig struct {
 	RetryBackoffMax time.Duration `koanf:"retry_backoff_max"`
 	RevokeTimeout   time.Duration `koanf:"revoke_timeout"`
 	// InsertConcurrency bounds the partitions inserted at once; keep it
-	// at most clickhouse.max_open_conns.
+	// at most clickhouse.max_open_conns. 0: derived from memory.limit (4
+	// from 128 MiB, 2 from 64 MiB, else 1; 4 without a budget).
 	InsertConcurrency int `koanf:"insert_concurrency"`
 	// Membership holds instance_id (static membership), session_timeout
 	// and rebalance_timeout.
@@ -58,21 +60,29 @@ type ConsumerConfig struct {
 	StallTimeout time.Duration `koanf:"stall_timeout"`
 }
 
-// DefaultConfig returns the defaults: admin on 127.0.0.1:9103, the
-// contract's topic, group and DLQ, batches of 100,000 rows / 64 MiB / 1 s,
-// ClickHouse native on 127.0.0.1:9000 with migrations at startup.
+// DefaultMemoryLimit is the loader's default budget: it fits a 256 MiB
+// container.
+const DefaultMemoryLimit = 256 * config.MiB
+
+// DefaultConfig returns the defaults: admin on 127.0.0.1:9103, a 256 MiB
+// memory budget, the contract's topic, group and DLQ, batches sized from
+// the budget and at most 1 s old, ClickHouse native on 127.0.0.1:9000 with
+// migrations at startup.
 func DefaultConfig() Config {
 	pc := pipeline.DefaultConfig()
 	kc := kafka.DefaultConfig()
 	kc.ClientID = "auditpipe-loader"
+	rt := service.DefaultRuntime("127.0.0.1:9103")
+	rt.Memory.Limit = DefaultMemoryLimit
+	pc.Batch.MaxRows, pc.Batch.MaxBytes = 0, 0 // derived from memory.limit
 	return Config{
-		Runtime:        service.DefaultRuntime("127.0.0.1:9103"),
+		Runtime:        rt,
 		Kafka:          kc,
 		SchemaRegistry: SchemaRegistryConfig{SchemaRegistry: schema.SchemaRegistry{URLs: []string{"http://127.0.0.1:8081"}, Timeout: 10 * time.Second}, MaxSchemas: 128},
 		Consumer: ConsumerConfig{Topic: pc.Topic, Group: pc.Group, DLQTopic: pc.DLQTopic, RetryBackoff: pc.RetryBackoff,
-			RetryBackoffMax: pc.RetryBackoffMax, RevokeTimeout: pc.RevokeTimeout, InsertConcurrency: pc.InsertConcurrency,
+			RetryBackoffMax: pc.RetryBackoffMax, RevokeTimeout: pc.RevokeTimeout, InsertConcurrency: 0,
 			Membership: kafka.DefaultMembership(), StallTimeout: 2 * time.Minute},
-		Batch: pc.Batch,
+		Batch: BatchConfig{pc.Batch},
 		CH:    chwriter.DefaultConfig(),
 	}
 }
@@ -83,14 +93,44 @@ func (c Config) Validate() error {
 	if err := c.Runtime.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if err := c.pipelineConfig().Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("consumer: %w", err))
+	switch {
+	case c.Consumer.InsertConcurrency < 0:
+		errs = append(errs, errors.New("consumer: insert_concurrency: must not be negative (0: derived from memory.limit)"))
+	case c.Batch.Validate() == nil:
+		if err := c.pipelineConfig().Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("consumer: %w", err))
+		}
+	}
+	if err := c.budgetProblem(c.sizing()); err != nil && !c.MigrateOnly {
+		// migrate_only runs no pipeline: its buffers are never allocated.
+		errs = append(errs, err)
 	}
 	if err := c.Consumer.Membership.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("consumer: %w", err))
 	}
 	if c.Consumer.StallTimeout <= 0 {
 		errs = append(errs, errors.New("consumer: stall_timeout: must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// BatchConfig is the flush policy as configured: max_rows and max_bytes at
+// 0 are derived from memory.limit (see sizing).
+type BatchConfig struct {
+	batch.Policy `koanf:",squash"`
+}
+
+// Validate checks the keys as configured.
+func (c BatchConfig) Validate() error {
+	var errs []error
+	if c.MaxRows < 0 || c.MaxBytes < 0 {
+		errs = append(errs, errors.New("max_rows, max_bytes: must not be negative (0: derived from memory.limit)"))
+	}
+	if c.MaxAge <= 0 {
+		errs = append(errs, errors.New("max_age: must be positive"))
+	}
+	if c.BoundaryWait <= 0 {
+		errs = append(errs, errors.New("boundary_wait: must be positive"))
 	}
 	return errors.Join(errs...)
 }
@@ -105,10 +145,11 @@ func (c SchemaRegistryConfig) Validate() error {
 }
 
 func (c Config) pipelineConfig() pipeline.Config {
+	s := c.sizing()
 	return pipeline.Config{
-		Topic: c.Consumer.Topic, Group: c.Consumer.Group, DLQTopic: c.Consumer.DLQTopic, Batch: c.Batch,
+		Topic: c.Consumer.Topic, Group: c.Consumer.Group, DLQTopic: c.Consumer.DLQTopic, Batch: s.Batch,
 		RetryBackoff: c.Consumer.RetryBackoff, RetryBackoffMax: c.Consumer.RetryBackoffMax,
-		RevokeTimeout: c.Consumer.RevokeTimeout, InsertConcurrency: c.Consumer.InsertConcurrency,
+		RevokeTimeout: c.Consumer.RevokeTimeout, InsertConcurrency: s.InsertConcurrency,
 		// Leave a margin of the shutdown deadline for leaving the group.
 		DrainTimeout: max(c.ShutdownTimeout*3/4, time.Second),
 	}

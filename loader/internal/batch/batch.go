@@ -10,15 +10,15 @@ import (
 )
 
 // Policy bounds a Buffer. The buffer is ready to flush as soon as it holds
-// MaxRows records or MaxBytes record bytes, or its oldest record has waited
-// MaxAge, whichever comes first. The defaults follow ClickHouse's guidance
-// for inserts: large blocks, about one insert per second.
+// MaxRows records or MaxBytes bytes of memory, or its oldest record has
+// waited MaxAge, whichever comes first. The defaults follow ClickHouse's
+// guidance for inserts: large blocks, about one insert per second.
 type Policy struct {
 	// MaxRows is the most records buffered before a flush.
 	MaxRows int `koanf:"max_rows"`
-	// MaxBytes is the most record bytes (key, value and headers as
-	// consumed) buffered before a flush. Decoded rows take about two to
-	// three times as much memory.
+	// MaxBytes is the most memory the buffered records may take before a
+	// flush: the size each was added with (the loader counts a record's
+	// bytes as consumed plus its decoded row).
 	MaxBytes int `koanf:"max_bytes"`
 	// MaxAge is the longest a record waits in the buffer.
 	MaxAge time.Duration `koanf:"max_age"`
@@ -28,9 +28,10 @@ type Policy struct {
 	BoundaryWait time.Duration `koanf:"boundary_wait"`
 }
 
-// DefaultPolicy returns 100,000 rows, 64 MiB, 1 s, and a 30 s boundary wait.
+// DefaultPolicy returns the policy of a loader without a memory budget:
+// 100,000 rows, 1 GiB, 1 s, and a 30 s boundary wait.
 func DefaultPolicy() Policy {
-	return Policy{MaxRows: 100_000, MaxBytes: 64 << 20, MaxAge: time.Second, BoundaryWait: 30 * time.Second}
+	return Policy{MaxRows: 100_000, MaxBytes: 1 << 30, MaxAge: time.Second, BoundaryWait: 30 * time.Second}
 }
 
 // Validate reports every non-positive bound.
@@ -59,10 +60,12 @@ type TopicPartition struct {
 
 func (tp TopicPartition) String() string { return fmt.Sprintf("%s/%d", tp.Topic, tp.Partition) }
 
-// Item is one buffered record and what the caller made of it.
+// Item is one buffered record, what the caller made of it, and the memory
+// it was accounted with.
 type Item[T any] struct {
 	Record *kgo.Record
 	Value  T
+	Size   int
 }
 
 // Part is the contiguous run of one partition's buffered items that is to be
@@ -113,7 +116,7 @@ func NewBuffer[T any](p Policy, now func() time.Time) *Buffer[T] {
 	return &Buffer[T]{policy: p, now: now, parts: make(map[TopicPartition]*partition[T])}
 }
 
-// RecordSize is the size Buffer accounts for a record: its key, value and
+// RecordSize is the size of a record as consumed: its key, value and
 // header keys and values.
 func RecordSize(r *kgo.Record) int {
 	n := len(r.Key) + len(r.Value)
@@ -132,12 +135,11 @@ func (b *Buffer[T]) partition(tp TopicPartition) *partition[T] {
 	return p
 }
 
-// Add appends r with its value. Records of one partition must be added in
-// offset order.
-func (b *Buffer[T]) Add(r *kgo.Record, v T) {
+// Add appends r with its value, accounted as size bytes of memory.
+// Records of one partition must be added in offset order.
+func (b *Buffer[T]) Add(r *kgo.Record, v T, size int) {
 	p := b.partition(TopicPartition{r.Topic, r.Partition})
-	size := RecordSize(r)
-	p.items = append(p.items, Item[T]{Record: r, Value: v})
+	p.items = append(p.items, Item[T]{Record: r, Value: v, Size: size})
 	p.added = append(p.added, b.now())
 	p.bytes += size
 	b.rows++
@@ -168,7 +170,7 @@ func (b *Buffer[T]) Boundary(tp TopicPartition) (int64, bool) {
 // Rows returns the number of buffered records.
 func (b *Buffer[T]) Rows() int { return b.rows }
 
-// Bytes returns the buffered record bytes.
+// Bytes returns the memory the buffered records were accounted with.
 func (b *Buffer[T]) Bytes() int { return b.bytes }
 
 // Full reports whether the buffer reached MaxRows or MaxBytes: the caller
@@ -180,6 +182,11 @@ func (b *Buffer[T]) Full() bool {
 // Room returns how many more records fit under MaxRows (at least 1).
 func (b *Buffer[T]) Room() int {
 	return max(1, b.policy.MaxRows-b.rows)
+}
+
+// ByteRoom returns how many more bytes fit under MaxBytes (0 when full).
+func (b *Buffer[T]) ByteRoom() int {
+	return max(0, b.policy.MaxBytes-b.bytes)
 }
 
 // cut returns how many leading items of p form its next part, and whether
@@ -292,7 +299,7 @@ func (b *Buffer[T]) Remove(part *Part[T]) {
 	n := len(part.Items)
 	size := 0
 	for _, it := range p.items[:n] {
-		size += RecordSize(it.Record)
+		size += it.Size
 	}
 	clear(p.items[:n])
 	p.items = p.items[n:]

@@ -15,9 +15,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/auditpipe/auditpipe/loader/internal/app"
 	"github.com/auditpipe/auditpipe/loader/internal/batch"
 	"github.com/auditpipe/auditpipe/loader/internal/chwriter"
 	"github.com/auditpipe/auditpipe/loader/internal/pipeline"
+	"github.com/auditpipe/auditpipe/pkg/config"
 	"github.com/auditpipe/auditpipe/pkg/contract"
 	"github.com/auditpipe/auditpipe/pkg/dev/chserver/chservertest"
 	"github.com/auditpipe/auditpipe/pkg/dev/kafkatest"
@@ -47,6 +49,15 @@ type benchFixture struct {
 }
 
 func newBenchFixture(b *testing.B, optimizeOnInsert bool) *benchFixture {
+	return newBenchFixtureOf(b, optimizeOnInsert, func(i int) schema.AuditLog {
+		l := row(i)
+		l.SrcISP, l.SrcCity, l.ActorUserEmail = "Example ISP", "Zürich", "user"+strconv.Itoa(i)+"@example.com"
+		return l
+	})
+}
+
+// newBenchFixtureOf is newBenchFixture with the rows of mk.
+func newBenchFixtureOf(b *testing.B, optimizeOnInsert bool, mk func(i int) schema.AuditLog) *benchFixture {
 	b.Helper()
 	f := &benchFixture{}
 	f.cluster = kafkatest.NewCluster(b, kfake.SeedTopics(4, topic, dlq))
@@ -60,8 +71,7 @@ func newBenchFixture(b *testing.B, optimizeOnInsert bool) *benchFixture {
 	prod := f.cluster.Client(b, kgo.ProducerBatchMaxBytes(4<<20))
 	recs := make([]*kgo.Record, 0, 10_000)
 	for i := range benchRows {
-		l := row(i)
-		l.SrcISP, l.SrcCity, l.ActorUserEmail = "Example ISP", "Zürich", "user"+strconv.Itoa(i)+"@example.com"
+		l := mk(i)
 		v, err := serde.Encode(l)
 		require.NoError(b, err)
 		recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(l.ID), Value: v})
@@ -151,8 +161,56 @@ func BenchmarkLoad(b *testing.B) {
 	}
 }
 
+// BenchmarkLoadBudget is BenchmarkLoad with realistic records (the
+// enricher's output for a session event: ~1.5 KB of Avro, ~5.4 KB
+// decoded) and the loader sized from each memory budget as the service
+// sizes itself (batch rows and bytes, insert concurrency, fetch sizes):
+// the sustained rows/s of each budget. BENCH_BUDGETS=64MiB,256MiB,none
+// selects budgets (none: no memory.limit); BENCH_SHAPE=small loads the
+// small records of BenchmarkLoad instead.
+func BenchmarkLoadBudget(b *testing.B) {
+	budgets := []string{"64MiB", "128MiB", "256MiB", "512MiB", "1GiB"}
+	if v := os.Getenv("BENCH_BUDGETS"); v != "" {
+		budgets = strings.Split(v, ",")
+	}
+	var f *benchFixture
+	if os.Getenv("BENCH_SHAPE") == "small" {
+		f = newBenchFixture(b, false)
+	} else {
+		f = newBenchFixtureOf(b, false, pipeline.RealisticRow)
+	}
+	for _, budget := range budgets {
+		var limit config.ByteSize
+		if budget != "none" {
+			var err error
+			limit, err = config.ParseByteSize(budget)
+			require.NoError(b, err)
+		}
+		b.Run("memory="+budget, func(b *testing.B) {
+			cfg := app.DefaultConfig()
+			cfg.Memory.Limit = limit
+			sz := cfg.Sizing()
+			b.Logf("memory.limit %s: batch %d rows / %s, insert_concurrency %d, fetch %s / %s", limit, sz.Batch.MaxRows,
+				config.ByteSize(sz.Batch.MaxBytes), sz.InsertConcurrency, sz.Kafka.FetchMaxBytes, sz.Kafka.FetchMaxPartitionBytes)
+			runLoad(b, f, func(pc *pipeline.Config) {
+				pc.Batch.MaxRows, pc.Batch.MaxBytes, pc.InsertConcurrency = sz.Batch.MaxRows, sz.Batch.MaxBytes, sz.InsertConcurrency
+			}, kgo.FetchMaxBytes(int32(sz.Kafka.FetchMaxBytes)), kgo.FetchMaxPartitionBytes(int32(sz.Kafka.FetchMaxPartitionBytes)))
+		})
+	}
+}
+
 func benchmarkLoad(b *testing.B, optimizeOnInsert bool) {
 	f := newBenchFixture(b, optimizeOnInsert)
+	runLoad(b, f, func(pc *pipeline.Config) {
+		if c, err := strconv.Atoi(os.Getenv("BENCH_INSERT_CONCURRENCY")); err == nil {
+			pc.InsertConcurrency = c
+		}
+	}, kgo.FetchMaxPartitionBytes(16<<20), kgo.FetchMaxBytes(64<<20))
+}
+
+// runLoad times b.N loads of f's topic by a pipeline of the default
+// configuration changed by set, with the extra client options.
+func runLoad(b *testing.B, f *benchFixture, set func(*pipeline.Config), extra ...kgo.Opt) {
 	b.ResetTimer()
 	var total time.Duration
 	var insert float64
@@ -161,14 +219,12 @@ func benchmarkLoad(b *testing.B, optimizeOnInsert bool) {
 		b.StopTimer()
 		f.resetTable(b)
 		pc := pipeline.DefaultConfig()
-		pc.Group = "bench-" + strconv.Itoa(i)
+		pc.Group = fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), i) // a new group: every run loads the whole topic
 		pc.Batch = batch.DefaultPolicy()
-		if c, err := strconv.Atoi(os.Getenv("BENCH_INSERT_CONCURRENCY")); err == nil {
-			pc.InsertConcurrency = c
-		}
+		set(&pc)
 		copts, err := f.cluster.Config().Options(nil, nil, "bench")
 		require.NoError(b, err)
-		copts = append(copts, kgo.FetchMaxWait(50*time.Millisecond), kgo.FetchMaxPartitionBytes(16<<20), kgo.FetchMaxBytes(64<<20))
+		copts = append(append(copts, kgo.FetchMaxWait(50*time.Millisecond)), extra...)
 		dec, err := schema.NewDecoder(f.reg.Client(b), 0)
 		require.NoError(b, err)
 		reg := prometheus.NewRegistry()

@@ -22,6 +22,7 @@ type metrics struct {
 	dlq           *contract.DLQCounter
 	lag           prometheus.Gauge
 	buffered      prometheus.Gauge
+	bufferedBytes prometheus.Gauge
 	commits       *prometheus.CounterVec
 }
 
@@ -54,6 +55,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Records between the last consumed offset and the high watermark, summed over the owned partitions."}),
 		buffered: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "buffered_records",
 			Help: "Records buffered and not yet flushed."}),
+		bufferedBytes: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "buffered_bytes",
+			Help: "Memory accounted to the buffered records: their bytes as consumed plus their decoded rows (batch.max_bytes bounds it)."}),
 		commits: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "commits_total",
 			Help: "Offset commits by kind (intent, done) and result (ok, error)."}, []string{"kind", "result"}),
 	}
@@ -64,7 +67,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.dlq = dlq
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.consumed, m.rowsInserted, m.bytesInserted, m.batchRows, m.batchBytes,
-			m.insertSeconds, m.recordDelay, m.eventDelay, m.inserts, m.retries, m.lag, m.buffered, m.commits} {
+			m.insertSeconds, m.recordDelay, m.eventDelay, m.inserts, m.retries, m.lag, m.buffered, m.bufferedBytes, m.commits} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("registering loader metrics: %w", err)
 			}

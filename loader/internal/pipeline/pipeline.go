@@ -85,6 +85,7 @@ type Pipeline struct {
 	lastErr  error     // the last flush failure, nil after a success
 	closing  bool
 	assigned map[batch.TopicPartition]bool
+	avgItem  int // running mean of the memory per buffered record, for sizing polls
 }
 
 // Options are the dependencies of a Pipeline.
@@ -123,6 +124,7 @@ func New(cfg Config, o Options) (*Pipeline, error) {
 	p := &Pipeline{
 		cfg: cfg, dec: o.Decoder, ins: o.Inserter, logger: o.Logger.With("component", "loader.pipeline"), m: m, now: o.Now,
 		built: make(chan struct{}), buf: batch.NewBuffer[*entry](cfg.Batch, o.Now), lag: map[batch.TopicPartition]int64{}, paused: map[batch.TopicPartition]bool{}, assigned: map[batch.TopicPartition]bool{},
+		avgItem: avgEntryGuess,
 	}
 	opts := append(append([]kgo.Opt(nil), o.ClientOpts...),
 		kgo.ConsumerGroup(cfg.Group),
@@ -210,15 +212,23 @@ func (p *Pipeline) pollDeadline() time.Time {
 // maxPoll bounds the records one poll returns.
 const maxPoll = 10_000
 
-// room bounds a poll to what fits in the buffer, unless partitions must
-// reach the boundary of an interrupted flush (the others are paused then).
+// room bounds a poll to what fits in the buffer, in rows and, at the
+// running mean size of a record, in bytes, unless partitions must reach
+// the boundary of an interrupted flush (the others are paused then).
 func (p *Pipeline) room() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.buf.Full() && len(p.buf.Held()) > 0 {
-		return maxPoll
+		return pollRecords(maxPoll, p.cfg.Batch.MaxBytes, p.avgItem)
 	}
-	return min(p.buf.Room(), maxPoll)
+	return pollRecords(p.buf.Room(), p.buf.ByteRoom(), p.avgItem)
+}
+
+// pollRecords is how many records to ask one poll for: at most rows, and
+// about as many as fit in bytes at avg bytes each (at least one, so an
+// almost full buffer still fills up and flushes).
+func pollRecords(rows, bytes, avg int) int {
+	return max(1, min(rows, maxPoll, bytes/max(avg, 1)+1))
 }
 
 // updatePause stops fetching while the buffer is full or flushing fails,
@@ -268,19 +278,20 @@ type staged struct {
 // flushOverlapped flushes like flushOnce and meanwhile keeps consuming and
 // decoding, so decoding the next batch overlaps inserting this one. The
 // records it polls meanwhile are added to the buffer after the flush, at
-// most as many rows and bytes as the buffer has room for once the flushed
-// parts are gone (so while a flush runs the loader holds up to twice the
-// batch policy). It polls only when canPoll: the loop's last poll returned
-// fetches, which guarantees kgo still counts that poll and so keeps
-// rebalances blocked (with BlockRebalanceOnPoll a poll issued after
-// AllowRebalance could wait for a rebalance whose callbacks wait for p.mu).
-// The caller holds p.mu.
+// most as many rows and bytes (record and decoded row, as the buffer
+// accounts them) as the buffer has room for once the flushed parts are
+// gone, so while a flush runs the loader holds up to twice the batch
+// policy, plus the insert's buffers. It polls only when canPoll: the
+// loop's last poll returned fetches, which guarantees kgo still counts
+// that poll and so keeps rebalances blocked (with BlockRebalanceOnPoll a
+// poll issued after AllowRebalance could wait for a rebalance whose
+// callbacks wait for p.mu). The caller holds p.mu.
 func (p *Pipeline) flushOverlapped(ctx context.Context, canPoll bool) {
 	rows, bytes := p.buf.Rows(), p.buf.Bytes()
 	for _, part := range p.buf.Parts(false, nil) {
 		rows -= len(part.Items)
 		for _, it := range part.Items {
-			bytes -= batch.RecordSize(it.Record)
+			bytes -= it.Size
 		}
 	}
 	maxRows, maxBytes := p.cfg.Batch.MaxRows-rows, p.cfg.Batch.MaxBytes-bytes
@@ -291,17 +302,18 @@ func (p *Pipeline) flushOverlapped(ctx context.Context, canPoll bool) {
 	sctx, stop := context.WithCancel(ctx)
 	var polled []staged
 	done := make(chan struct{})
+	avg := p.avgItem
 	go func() {
 		defer close(done)
 		n, size := 0, 0
 		for n < maxRows && size < maxBytes && sctx.Err() == nil {
-			fs := p.cl.PollRecords(sctx, min(maxRows-n, maxPoll))
+			fs := p.cl.PollRecords(sctx, pollRecords(maxRows-n, maxBytes-size, avg))
 			st := staged{fs: fs}
 			recs := fs.Records()
 			st.entries = make([]entry, len(recs))
 			st.err = p.decodeAll(ctx, recs, st.entries)
-			for _, r := range recs {
-				size += batch.RecordSize(r)
+			for i, r := range recs {
+				size += itemSize(r, &st.entries[i])
 			}
 			n += len(recs)
 			polled = append(polled, st)
@@ -348,9 +360,14 @@ func (p *Pipeline) addFetches(fs kgo.Fetches, es []entry, decErr error) {
 		}
 		last := ftp.Records[len(ftp.Records)-1].Offset
 		p.lag[tp] = max(0, ftp.HighWatermark-last-1)
+		size := 0
 		for j, r := range ftp.Records {
-			p.buf.Add(r, &es[j])
+			n := itemSize(r, &es[j])
+			p.buf.Add(r, &es[j], n)
+			size += n
 		}
+		// A running mean over polls, weighting the latest by an eighth.
+		p.avgItem += (size/len(ftp.Records) - p.avgItem) / 8
 		p.m.consumed.Add(float64(len(ftp.Records)))
 	})
 	var lag int64
@@ -359,6 +376,7 @@ func (p *Pipeline) addFetches(fs kgo.Fetches, es []entry, decErr error) {
 	}
 	p.m.lag.Set(float64(lag))
 	p.m.buffered.Set(float64(p.buf.Rows()))
+	p.m.bufferedBytes.Set(float64(p.buf.Bytes()))
 }
 
 // minParallelDecode is the fewest records decoded by more than one
@@ -449,6 +467,7 @@ func (p *Pipeline) backoff(n int) time.Duration {
 func (p *Pipeline) flushOnce(ctx context.Context, only map[batch.TopicPartition]bool) bool {
 	err := p.flush(ctx, only)
 	p.m.buffered.Set(float64(p.buf.Rows()))
+	p.m.bufferedBytes.Set(float64(p.buf.Bytes()))
 	if err == nil {
 		if p.lastErr != nil {
 			p.logger.Info("flushing works again", "after_attempts", p.attempt)
@@ -572,6 +591,7 @@ func (p *Pipeline) forget(tps []batch.TopicPartition) {
 		p.lastErr = nil
 	}
 	p.m.buffered.Set(float64(p.buf.Rows()))
+	p.m.bufferedBytes.Set(float64(p.buf.Bytes()))
 }
 
 // flushable reports whether the buffer holds parts ready to flush (of

@@ -74,6 +74,7 @@ func New(cfg Config, s service.Settings, opts ...Option) (*Poller, error) {
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
+	cfg.Kafka = cfg.sizedKafka()
 	p := &Poller{cfg: cfg, s: s, sources: make([]SourceConfig, len(cfg.Sources))}
 	for _, opt := range opts {
 		opt(&p.o)
@@ -100,6 +101,8 @@ func Run(ctx context.Context, cfg Config, s service.Settings) error {
 // the group and returns. Call it once.
 func (p *Poller) Run(ctx context.Context) error {
 	cfg, s, logger := p.cfg, p.s, p.s.Logger
+	logger.Info("sized from memory.limit", slog.String("memory_limit", cfg.Memory.Limit.String()), slog.Int("sources", len(cfg.Sources)),
+		slog.String("per_source", cfg.perSource().String()), slog.Int("slices_at_once", cfg.Slices()))
 	if len(p.sources) == 0 {
 		logger.Warn("no sources configured: the poller will only hold its share of the coordination group")
 	}

@@ -101,11 +101,18 @@ var EnvExamples = []string{
 	"SOURCES__0__SOURCE_ID=acme sets sources[0].source_id",
 }
 
-// DefaultConfig returns the defaults: admin on 127.0.0.1:9101, a local
-// broker, the contract's topic and group names, no sources.
+// DefaultMemoryLimit is the poller's default budget: it fits a 128 MiB
+// container (see sizing.go for what it holds).
+const DefaultMemoryLimit = 128 * config.MiB
+
+// DefaultConfig returns the defaults: admin on 127.0.0.1:9101, a 128 MiB
+// memory budget, a local broker, the contract's topic and group names, no
+// sources.
 func DefaultConfig() Config {
+	rt := service.DefaultRuntime("127.0.0.1:9101")
+	rt.Memory.Limit = DefaultMemoryLimit
 	return Config{
-		Runtime: service.DefaultRuntime("127.0.0.1:9101"),
+		Runtime: rt,
 		Kafka:   kafka.DefaultConfig(),
 		Topics: TopicsConfig{
 			Raw:   kafka.TopicSpec{Name: contract.TopicRaw, Partitions: 12, ReplicationFactor: -1},
@@ -127,7 +134,10 @@ func DefaultConfig() Config {
 
 // maxDedupCapacity keeps the state record under the broker's default
 // message.max.bytes (1 MiB): 8 bytes per id plus headroom.
-const maxDedupCapacity = 110_000
+const (
+	maxDedupCapacity = 110_000
+	minDedupCapacity = 1000
+)
 
 // Validate checks the top-level fields and the cross-source rules; each
 // source checks itself.
@@ -152,8 +162,10 @@ func (c Config) Validate() error {
 	if cc.MaxSliceEvents < 100 {
 		errs = append(errs, errors.New("collection.max_slice_events: must be at least 100"))
 	}
-	if cc.DedupCapacity < 1000 || cc.DedupCapacity > maxDedupCapacity {
-		errs = append(errs, fmt.Errorf("collection.dedup_capacity: must be within 1000-%d (the state record must stay under 1 MiB)", maxDedupCapacity))
+	if cc.DedupCapacity < minDedupCapacity || cc.DedupCapacity > maxDedupCapacity {
+		errs = append(errs, fmt.Errorf("collection.dedup_capacity: must be within %d-%d (the state record must stay under 1 MiB)", minDedupCapacity, maxDedupCapacity))
+	} else if err := c.budgetProblem(); err != nil {
+		errs = append(errs, err)
 	}
 	for _, d := range []struct {
 		key string

@@ -38,6 +38,7 @@ type fleet struct {
 	version     string
 	httpClient  *http.Client
 	partitions  int32
+	slices      *collect.Slots // the slices collected at once, across sources
 	byPartition map[int32][]SourceConfig
 	health      map[string]*collect.Health // by source id, fixed at start
 
@@ -55,6 +56,7 @@ func newFleet(cfg Config, o options, sources []SourceConfig, partitions int32, b
 		cfg: cfg, o: o, base: base, reg: reg, logger: logger, metrics: metrics, codec: codec, version: version,
 		httpClient:  &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 4, IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: 10 * time.Second}},
 		partitions:  partitions,
+		slices:      collect.NewSlots(cfg.Slices()),
 		byPartition: map[int32][]SourceConfig{},
 		health:      map[string]*collect.Health{},
 		running:     map[string]*runningSource{},
@@ -269,6 +271,7 @@ func (f *fleet) collector(s SourceConfig, partition int32, st state.State, cl *k
 		Health:    f.health[s.SourceID],
 		Logger:    logger,
 		Version:   f.version,
+		Slices:    f.slices,
 	}), nil
 }
 

@@ -119,6 +119,37 @@ type Options struct {
 	Version string
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
+	// Slices, when set, bounds the slices held in memory at once across
+	// the collectors that share it: a slice takes a slot from its first
+	// page to its commit.
+	Slices *Slots
+}
+
+// Slots bounds how many slices the collectors sharing it hold at once.
+// It is safe for concurrent use.
+type Slots struct{ c chan struct{} }
+
+// NewSlots returns n slots (at least 1).
+func NewSlots(n int) *Slots { return &Slots{c: make(chan struct{}, max(n, 1))} }
+
+// acquire takes a slot, waiting until one is free or ctx is done.
+func (s *Slots) acquire(ctx context.Context) error {
+	if s == nil {
+		return nil
+	}
+	select {
+	case s.c <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// release returns a slot taken by acquire.
+func (s *Slots) release() {
+	if s != nil {
+		<-s.c
+	}
 }
 
 // Collector collects one source. It is not safe for concurrent use: run
@@ -282,29 +313,27 @@ func (c *Collector) walk(ctx context.Context, s Stream, from int64, now time.Tim
 		if span <= 1 {
 			limit = 0 // one second cannot be split: take it whole
 		}
+		if err := c.o.Slices.acquire(ctx); err != nil {
+			return err
+		}
 		items, arrivals, err := c.fetchSlice(ctx, q, limit)
 		if errors.Is(err, errTooMany) {
+			c.o.Slices.release()
 			span = max(span/2, 1)
 			c.log.Info("slice too large, halving it", slog.String("stream", s.Name), slog.Int64("span_seconds", span))
 			continue
 		}
 		if err != nil {
+			c.o.Slices.release()
 			return err
 		}
-		st := c.st.Streams[s.Name]
-		newCursor := max(st.Cursor, lower)
-		if !open {
-			newCursor = max(newCursor, upper)
-		}
-		for _, it := range items {
-			newCursor = max(newCursor, min(it.EffectiveAt, nowSec))
-		}
-		next := st
-		next.Cursor = newCursor
+		next := c.advance(s.Name, lower, upper, open, items, nowSec)
 		if open && done != nil {
 			done(&next)
 		}
-		if err := c.commitSlice(ctx, s.Name, next, items, arrivals, now); err != nil {
+		err = c.commitSlice(ctx, s.Name, next, items, arrivals, now)
+		c.o.Slices.release()
+		if err != nil {
 			return err
 		}
 		if open {
@@ -318,6 +347,22 @@ func (c *Collector) walk(ctx context.Context, s Stream, from int64, now time.Tim
 			span = min(span*2, maxSpan)
 		}
 	}
+}
+
+// advance returns the stream's state once a slice [lower, upper) (open:
+// up to now) with items is committed: its cursor moves past the slice and
+// its newest event, never beyond now.
+func (c *Collector) advance(stream string, lower, upper int64, open bool, items []fetched, nowSec int64) state.Stream {
+	next := c.st.Streams[stream]
+	cursor := max(next.Cursor, lower)
+	if !open {
+		cursor = max(cursor, upper)
+	}
+	for _, it := range items {
+		cursor = max(cursor, min(it.EffectiveAt, nowSec))
+	}
+	next.Cursor = cursor
+	return next
 }
 
 // fetchSlice pages through q until has_more is false. It returns the

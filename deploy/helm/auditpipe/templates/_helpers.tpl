@@ -288,6 +288,12 @@ affinity:
     - name: POD_NAME
       valueFrom:
         fieldRef: {fieldPath: metadata.name}
+    {{- if dig "limits" "memory" "" (.values.resources | default dict) }}
+    # The service sizes its buffers and Go's soft limit from the container's memory limit (bytes).
+    - name: AUDITPIPE_{{ upper .component }}_MEMORY__LIMIT
+      valueFrom:
+        resourceFieldRef: {resource: limits.memory}
+    {{- end }}
     {{- with .env }}
     {{- toYaml . | nindent 4 }}
     {{- end }}

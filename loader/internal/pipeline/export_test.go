@@ -1,0 +1,4 @@
+package pipeline
+
+// RealisticRow is realisticRow for the benchmarks of package pipeline_test.
+var RealisticRow = realisticRow
