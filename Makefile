@@ -28,6 +28,8 @@ REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 # tree gives the same image digests.
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 STATICCHECK_VERSION := v0.8.2
+# One logging style: slog attributes, never loose key-value pairs.
+SLOGLINT_VERSION := v0.12.0
 # Extra flags for go test, e.g. make test TESTFLAGS='-run TestPoller -v'.
 TESTFLAGS ?=
 TEST_TIMEOUT ?= 30m
@@ -93,6 +95,7 @@ unit-test:
 	done
 
 ## drift-check: the workspace must not hide module drift; code is gofmt'ed
+## and logs with slog attributes
 drift-check:
 	@echo "==> gofmt"
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -100,6 +103,9 @@ drift-check:
 		echo "==> GOWORK=off build and vet $$m"; \
 		(cd $$m && GOWORK=off $(GO) build ./... && GOWORK=off $(GO) vet ./...); \
 	done
+	@echo "==> sloglint -attr-only (slog attributes, never key-value pairs)"
+	@GOBIN=$(CACHE)/bin $(GO) install go-simpler.org/sloglint/cmd/sloglint@$(SLOGLINT_VERSION)
+	@for m in $(MODULES); do (cd $$m && $(CACHE)/bin/sloglint -attr-only ./...); done
 
 ## check-configs: the example configurations in deploy/config are valid
 ## (secrets never sit in those files: the poller's admin key comes from env)

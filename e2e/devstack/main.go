@@ -75,7 +75,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		st.Infra.Sim.Start(ctx)
 		go func() {
 			if err := st.Infra.Sim.RunAttacks(ctx, attackKinds, *attackInterval); err != nil {
-				logger.Error("simulating attacks", "error", err)
+				logger.Error("simulating attacks", slog.Any("error", err))
 			}
 		}()
 	}

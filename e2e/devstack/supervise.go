@@ -58,14 +58,14 @@ func Supervise(ctx context.Context, p *Process, policy SupervisePolicy, logger *
 			if time.Since(started) >= policy.StableAfter {
 				backoff = policy.Backoff
 			}
-			logger.Warn("service exited; restarting it", "service", p.Name, "exit", errString(p.Err()), "in", backoff)
+			logger.Warn("service exited; restarting it", slog.String("service", p.Name), slog.String("exit", errString(p.Err())), slog.Duration("in", backoff))
 			select {
 			case <-ctx.Done():
 				return
 			case <-time.After(backoff):
 			}
 			if err := p.start(); err != nil {
-				logger.Error("restarting service", "service", p.Name, "error", err)
+				logger.Error("restarting service", slog.String("service", p.Name), slog.Any("error", err))
 			} else {
 				p.mu.Lock()
 				p.restarts++

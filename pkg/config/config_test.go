@@ -92,6 +92,20 @@ func TestLoadOrder(t *testing.T) {
 	assert.Equal(t, "b", cfg.Sources[1].ID, "an index one past the end appends")
 }
 
+func TestEnvListIndexesInNumericOrder(t *testing.T) {
+	var vars []string
+	for i := 11; i >= 0; i-- { // reversed: the environment's order is not the index order
+		vars = append(vars, fmt.Sprintf("T_SOURCES__%d__ID=s%d", i, i), fmt.Sprintf("T_SOURCES__%d__INTERVAL=%ds", i, i+1))
+	}
+	cfg := defaults()
+	require.NoError(t, config.Load(&cfg, config.Options{EnvPrefix: "T_", Environ: env(vars...)}))
+	require.Len(t, cfg.Sources, 12)
+	for i, s := range cfg.Sources {
+		assert.Equal(t, fmt.Sprintf("s%d", i), s.ID, "SOURCES__%d lands at index %d", i, i)
+		assert.Equal(t, time.Duration(i+1)*time.Second, s.Interval)
+	}
+}
+
 func TestLoadErrors(t *testing.T) {
 	secretFile := writeFile(t, "pw", "hunter2\n")
 	cases := []struct {

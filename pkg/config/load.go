@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -163,8 +164,8 @@ func applyEnv(m map[string]any, opts Options) (map[string]string, error) {
 	if environ == nil {
 		environ = os.Environ
 	}
-	vars := environ()
-	sort.Strings(vars) // list elements are appended in index order
+	vars := slices.Clone(environ())
+	slices.SortFunc(vars, envOrder) // list elements are appended in index order
 	var problems []error
 	for _, kv := range vars {
 		name, value, _ := strings.Cut(kv, "=")
@@ -180,6 +181,29 @@ func applyEnv(m map[string]any, opts Options) (map[string]string, error) {
 		keys[key] = name
 	}
 	return keys, errors.Join(problems...)
+}
+
+// envOrder orders environment variables by name, segment by segment
+// ("__" separates them), numeric segments by value: SOURCES__2__ID comes
+// before SOURCES__10__ID, so list elements are appended in index order.
+func envOrder(a, b string) int {
+	an, _, _ := strings.Cut(a, "=")
+	bn, _, _ := strings.Cut(b, "=")
+	as, bs := strings.Split(an, "__"), strings.Split(bn, "__")
+	for i := 0; i < len(as) && i < len(bs); i++ {
+		ai, aerr := strconv.Atoi(as[i])
+		bi, berr := strconv.Atoi(bs[i])
+		var c int
+		if aerr == nil && berr == nil {
+			c = cmp.Compare(ai, bi)
+		} else {
+			c = strings.Compare(as[i], bs[i])
+		}
+		if c != 0 {
+			return c
+		}
+	}
+	return cmp.Compare(len(as), len(bs))
 }
 
 // setPath stores value at path inside node (nested maps and lists) and

@@ -93,10 +93,10 @@ func Install(ctx context.Context, conn Conn, opts Options, logger *slog.Logger) 
 	}
 	if len(rep.UnknownSettings) > 0 {
 		logger.Warn("detection_settings has rows no rule reads (check rule and knob names in docs/detections.md)",
-			"table", opts.DetectionsDatabase+"."+SettingsTable, "settings", rep.UnknownSettings)
+			slog.String("table", opts.DetectionsDatabase+"."+SettingsTable), slog.Any("settings", rep.UnknownSettings))
 	}
-	logger.Info("detections installed", "database", opts.DetectionsDatabase, "rules", len(rules),
-		"installed", rep.Installed, "unchanged", rep.Unchanged, "removed", rep.Removed, "refresh", opts.Refresh)
+	logger.Info("detections installed", slog.String("database", opts.DetectionsDatabase), slog.Int("rules", len(rules)),
+		slog.Any("installed", rep.Installed), slog.Any("unchanged", rep.Unchanged), slog.Any("removed", rep.Removed), slog.Any("refresh", opts.Refresh))
 	return rep, nil
 }
 

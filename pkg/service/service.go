@@ -270,12 +270,12 @@ func applyMemoryLimit(m MemoryConfig, environ func() []string, logger *slog.Logg
 	}
 	for _, kv := range environ() {
 		if v, ok := strings.CutPrefix(kv, "GOMEMLIMIT="); ok && v != "" {
-			logger.Info("memory budget: GOMEMLIMIT is set and takes precedence for the Go runtime", "memory_limit", m.Limit.String(), "GOMEMLIMIT", v)
+			logger.Info("memory budget: GOMEMLIMIT is set and takes precedence for the Go runtime", slog.String("memory_limit", m.Limit.String()), slog.String("GOMEMLIMIT", v))
 			return
 		}
 	}
 	debug.SetMemoryLimit(m.SoftLimit())
-	logger.Info("memory budget", "memory_limit", m.Limit.String(), "go_soft_limit", config.ByteSize(m.SoftLimit()).String())
+	logger.Info("memory budget", slog.String("memory_limit", m.Limit.String()), slog.String("go_soft_limit", config.ByteSize(m.SoftLimit()).String()))
 }
 
 func indent(s string) string {

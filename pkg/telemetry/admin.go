@@ -283,7 +283,7 @@ func (a *Admin) evaluateReadiness(ctx context.Context) {
 				names = append(names, n)
 			}
 			sort.Strings(names)
-			a.logger.Debug("not ready", "failing_checks", names)
+			a.logger.Debug("not ready", slog.Any("failing_checks", names))
 		}
 	}
 }

@@ -122,7 +122,7 @@ func New(cfg Config, o Options) (*Pipeline, error) {
 		return nil, err
 	}
 	p := &Pipeline{
-		cfg: cfg, dec: o.Decoder, ins: o.Inserter, logger: o.Logger.With("component", "loader.pipeline"), m: m, now: o.Now,
+		cfg: cfg, dec: o.Decoder, ins: o.Inserter, logger: o.Logger.With(slog.String("component", "loader.pipeline")), m: m, now: o.Now,
 		built: make(chan struct{}), buf: batch.NewBuffer[*entry](cfg.Batch, o.Now), lag: map[batch.TopicPartition]int64{}, paused: map[batch.TopicPartition]bool{}, assigned: map[batch.TopicPartition]bool{},
 		avgItem: avgEntryGuess,
 	}
@@ -339,13 +339,13 @@ func (p *Pipeline) handleFetches(ctx context.Context, fs kgo.Fetches) {
 // transient decoding failure.
 func (p *Pipeline) addFetches(fs kgo.Fetches, es []entry, decErr error) {
 	if decErr != nil {
-		p.logger.Warn("decoding: schema registry unavailable, retrying at flush", "error", decErr)
+		p.logger.Warn("decoding: schema registry unavailable, retrying at flush", slog.Any("error", decErr))
 	}
 	for _, fe := range fs.Errors() {
 		if errors.Is(fe.Err, context.Canceled) || errors.Is(fe.Err, context.DeadlineExceeded) || errors.Is(fe.Err, kgo.ErrClientClosed) {
 			continue
 		}
-		p.logger.Warn("fetching", "topic", fe.Topic, "partition", fe.Partition, "error", fe.Err)
+		p.logger.Warn("fetching", slog.String("topic", fe.Topic), slog.Int("partition", int(fe.Partition)), slog.Any("error", fe.Err))
 	}
 	i := 0
 	fs.EachPartition(func(ftp kgo.FetchTopicPartition) {
@@ -470,7 +470,7 @@ func (p *Pipeline) flushOnce(ctx context.Context, only map[batch.TopicPartition]
 	p.m.bufferedBytes.Set(float64(p.buf.Bytes()))
 	if err == nil {
 		if p.lastErr != nil {
-			p.logger.Info("flushing works again", "after_attempts", p.attempt)
+			p.logger.Info("flushing works again", slog.Int("after_attempts", p.attempt))
 		}
 		p.attempt, p.lastErr, p.retryAt = 0, nil, time.Time{}
 		return true
@@ -480,7 +480,7 @@ func (p *Pipeline) flushOnce(ctx context.Context, only map[batch.TopicPartition]
 	wait := p.backoff(p.attempt)
 	p.retryAt = p.now().Add(wait)
 	p.m.retries.Inc()
-	p.logger.Warn("flushing failed: retrying", "attempt", p.attempt, "retry_in", wait, "error", err)
+	p.logger.Warn("flushing failed: retrying", slog.Int("attempt", p.attempt), slog.Duration("retry_in", wait), slog.Any("error", err))
 	return false
 }
 
@@ -517,7 +517,7 @@ func (p *Pipeline) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[s
 	// same deduplication token.
 	offs, err := p.adm.FetchOffsets(ctx, p.cfg.Group)
 	if err != nil {
-		p.logger.Warn("reading committed offsets for flush intents: replays fall back to the table engine's dedup", "error", err)
+		p.logger.Warn("reading committed offsets for flush intents: replays fall back to the table engine's dedup", slog.Any("error", err))
 		return
 	}
 	for t, ps := range assigned {
@@ -529,7 +529,7 @@ func (p *Pipeline) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[s
 			if last, ok := parseIntent(o.Metadata); ok && last >= o.At {
 				tp := batch.TopicPartition{Topic: t, Partition: part}
 				p.buf.SetBoundary(tp, last)
-				p.logger.Info("repeating an interrupted flush", "partition", tp.String(), "from", o.At, "to", last)
+				p.logger.Info("repeating an interrupted flush", slog.String("partition", tp.String()), slog.Int64("from", o.At), slog.Int64("to", last))
 			}
 		}
 	}
@@ -557,7 +557,7 @@ func (p *Pipeline) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[str
 		}
 		cancel()
 		if p.flushable(only) {
-			p.logger.Warn("partitions revoked with unflushed records: the next owner reads them again", "error", p.lastErr)
+			p.logger.Warn("partitions revoked with unflushed records: the next owner reads them again", slog.Any("error", p.lastErr))
 		}
 	}
 	p.forget(tps)
@@ -568,7 +568,7 @@ func (p *Pipeline) onLost(_ context.Context, _ *kgo.Client, lost map[string][]in
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	tps := toTPs(lost)
-	p.logger.Warn("partitions lost: dropping their buffered records, the next owner reads them again", "partitions", len(tps))
+	p.logger.Warn("partitions lost: dropping their buffered records, the next owner reads them again", slog.Int("partitions", len(tps)))
 	p.forget(tps)
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/netip"
 	"slices"
@@ -121,7 +122,7 @@ func (s *Simulator) Attack(kind string, end time.Time) ([]Event, error) {
 	if err != nil {
 		return evs, fmt.Errorf("adding attack events: %w", err)
 	}
-	s.log.Info("attack scenario generated", "kinds", kinds, "events", len(evs))
+	s.log.Info("attack scenario generated", slog.Any("kinds", kinds), slog.Int("events", len(evs)))
 	return evs, nil
 }
 
