@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 	"unsafe"
+
+	"github.com/auditpipe/auditpipe/pkg/dev/npmfetch"
 )
 
 var (
@@ -88,7 +90,7 @@ func Open(opts Options) (*DB, error) {
 			return nil, fmt.Errorf("opening chdb at %q: %w (run `make deps` or set %s)", p, ErrLibraryNotFound, LibPathEnv)
 		}
 		libPath = p
-	} else if !fileExists(libPath) {
+	} else if !npmfetch.Exists(libPath) {
 		return nil, fmt.Errorf("opening chdb at %q: %w", libPath, ErrLibraryNotFound)
 	}
 
