@@ -81,7 +81,35 @@ func Ping(ctx context.Context, cl *kgo.Client) error {
 	return nil
 }
 
+// options is Options, also returning the guard that kprom registers the
+// client's metrics through (nil without reg), which reports collisions.
 func (c Config) options(logger *slog.Logger, reg prometheus.Registerer, component string) ([]kgo.Opt, *registerGuard, error) {
+	if err := c.validateFor(component); err != nil {
+		return nil, nil, err
+	}
+	opts := c.baseOptions()
+	sec, err := c.securityOptions()
+	if err != nil {
+		return nil, nil, err
+	}
+	opts = append(opts, sec...)
+
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	lower := slog.New(demoteHandler{logger.Handler()}).With(slog.String("kafka_client", component))
+	opts = append(opts, kgo.WithLogger(kslog.New(lower)))
+
+	var guard *registerGuard
+	if reg != nil {
+		guard = &registerGuard{Registerer: reg, logger: logger, component: component}
+		opts = append(opts, kgo.WithHooks(clientMetrics(guard, component)))
+	}
+	return opts, guard, nil
+}
+
+// validateFor reports every problem of c and component, joined.
+func (c Config) validateFor(component string) error {
 	var errs []error
 	if strings.TrimSpace(component) == "" {
 		errs = append(errs, errors.New("component: must not be empty"))
@@ -90,11 +118,16 @@ func (c Config) options(logger *slog.Logger, reg prometheus.Registerer, componen
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, nil, fmt.Errorf("validating kafka config: %w", err)
+		return fmt.Errorf("validating kafka config: %w", err)
 	}
-	codecs, _ := compressionCodecs(c.Compression) // validated above
+	return nil
+}
 
-	opts := []kgo.Opt{
+// baseOptions returns the connection, producer and fetch options of a
+// validated c (bounds left at 0 take their defaults).
+func (c Config) baseOptions() []kgo.Opt {
+	codecs, _ := compressionCodecs(c.Compression) // validated by validateFor
+	return []kgo.Opt{
 		kgo.SeedBrokers(c.Brokers...),
 		kgo.ClientID(c.ClientID),
 		kgo.DialTimeout(c.DialTimeout),
@@ -110,38 +143,38 @@ func (c Config) options(logger *slog.Logger, reg prometheus.Registerer, componen
 		kgo.FetchMaxBytes(int32(orDefault(c.FetchMaxBytes, DefaultFetchMaxBytes))), //nolint:gosec // validated: at most 100 MiB
 		kgo.FetchMaxPartitionBytes(int32(orDefault(c.FetchMaxPartitionBytes, DefaultFetchMaxPartitionBytes))), //nolint:gosec // at most fetch_max_bytes
 	}
+}
+
+// securityOptions returns the TLS and SASL options c enables (none when
+// neither is). It fails when the TLS files cannot be loaded or the SASL
+// mechanism cannot be built (e.g. an unreadable password file).
+func (c Config) securityOptions() ([]kgo.Opt, error) {
+	var opts []kgo.Opt
 	if c.TLS.Enabled {
 		tc, err := c.TLS.Build()
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		opts = append(opts, kgo.DialTLSConfig(tc))
 	}
 	if mech, err := c.SASL.mechanism(); err != nil {
-		return nil, nil, err
+		return nil, err
 	} else if mech != nil {
 		opts = append(opts, kgo.SASL(mech))
 	}
+	return opts, nil
+}
 
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	lower := slog.New(demoteHandler{logger.Handler()}).With(slog.String("kafka_client", component))
-	opts = append(opts, kgo.WithLogger(kslog.New(lower)))
-
-	var guard *registerGuard
-	if reg != nil {
-		guard = &registerGuard{Registerer: reg, logger: logger, component: component}
-		m := kprom.NewMetrics(MetricsNamespace,
-			kprom.Registerer(guard),
-			kprom.Subsystem(MetricsSubsystem),
-			kprom.WithStaticLabel(prometheus.Labels{ComponentLabel: component}),
-			kprom.FetchAndProduceDetail(kprom.ByTopic, kprom.Records, kprom.Batches,
-				kprom.UncompressedBytes, kprom.CompressedBytes, kprom.ConsistentNaming),
-		)
-		opts = append(opts, kgo.WithHooks(m))
-	}
-	return opts, guard, nil
+// clientMetrics returns the kprom hooks of one client, registered through
+// reg with the constant label component.
+func clientMetrics(reg prometheus.Registerer, component string) *kprom.Metrics {
+	return kprom.NewMetrics(MetricsNamespace,
+		kprom.Registerer(reg),
+		kprom.Subsystem(MetricsSubsystem),
+		kprom.WithStaticLabel(prometheus.Labels{ComponentLabel: component}),
+		kprom.FetchAndProduceDetail(kprom.ByTopic, kprom.Records, kprom.Batches,
+			kprom.UncompressedBytes, kprom.CompressedBytes, kprom.ConsistentNaming),
+	)
 }
 
 // orDefault returns v, or def when v is 0 (not configured).

@@ -270,26 +270,44 @@ func EnsureTopics(ctx context.Context, adm *kadm.Client, logger *slog.Logger, sp
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	var errs []error
-	names := make([]string, 0, len(specs))
-	for i, s := range specs {
-		if err := s.Validate(); err != nil {
-			errs = append(errs, fmt.Errorf("topic spec %d (%q): %w", i, s.Name, err))
-		}
-		names = append(names, s.Name)
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err := validateSpecs(specs); err != nil {
 		return err
 	}
 	if len(specs) == 0 {
 		return nil
 	}
 
-	have, brokers, err := describeTopics(ctx, adm, names...)
+	have, brokers, err := describeTopics(ctx, adm, specNames(specs)...)
 	if err != nil {
 		return err
 	}
-	var recheck []TopicSpec
+	recheck, errs := createMissing(ctx, adm, logger, specs, have, brokers)
+	if len(recheck) > 0 {
+		if err := describeRechecked(ctx, adm, logger, recheck, have); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	errs = append(errs, checkExisting(logger, specs, have)...)
+	return errors.Join(errs...)
+}
+
+// validateSpecs returns every invalid spec's problems, joined, each
+// naming the spec's index and name.
+func validateSpecs(specs []TopicSpec) error {
+	var errs []error
+	for i, s := range specs {
+		if err := s.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("topic spec %d (%q): %w", i, s.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// createMissing creates the topics of specs that are not in have (the
+// existing ones), logging each creation. It returns the specs whose topic
+// someone else created meanwhile (to describe again) and the creation
+// errors, in spec order.
+func createMissing(ctx context.Context, adm *kadm.Client, logger *slog.Logger, specs []TopicSpec, have map[string]TopicDescription, brokers int) (recheck []TopicSpec, errs []error) {
 	for _, s := range specs {
 		if _, ok := have[s.Name]; ok {
 			continue
@@ -305,18 +323,29 @@ func EnsureTopics(ctx context.Context, adm *kadm.Client, logger *slog.Logger, sp
 			recheck = append(recheck, s)
 		}
 	}
-	if len(recheck) > 0 {
-		more, _, err := describeTopics(ctx, adm, specNames(recheck)...)
-		if err != nil {
-			errs = append(errs, err)
-		}
-		maps.Copy(have, more)
-		for _, s := range recheck {
-			if _, ok := have[s.Name]; !ok {
-				logger.Warn("kafka topic exists but is not visible yet; its settings were not checked", slog.String("topic", s.Name))
-			}
+	return recheck, errs
+}
+
+// describeRechecked describes the topics of recheck (created concurrently
+// by someone else) into have, and warns about those still not visible,
+// whose settings then go unchecked. It returns the describe error, if any,
+// after adding what it could.
+func describeRechecked(ctx context.Context, adm *kadm.Client, logger *slog.Logger, recheck []TopicSpec, have map[string]TopicDescription) error {
+	more, _, err := describeTopics(ctx, adm, specNames(recheck)...)
+	maps.Copy(have, more)
+	for _, s := range recheck {
+		if _, ok := have[s.Name]; !ok {
+			logger.Warn("kafka topic exists but is not visible yet; its settings were not checked", slog.String("topic", s.Name))
 		}
 	}
+	return err
+}
+
+// checkExisting compares each spec's existing topic (in have) with the
+// spec: it logs harmless drift and returns the incompatibilities, in spec
+// order.
+func checkExisting(logger *slog.Logger, specs []TopicSpec, have map[string]TopicDescription) []error {
+	var errs []error
 	for _, s := range specs {
 		got, ok := have[s.Name]
 		if !ok {
@@ -330,7 +359,7 @@ func EnsureTopics(ctx context.Context, adm *kadm.Client, logger *slog.Logger, sp
 			logger.Warn("kafka topic differs from its spec", slog.String("topic", s.Name), slog.String("difference", n))
 		}
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 func specNames(specs []TopicSpec) []string {

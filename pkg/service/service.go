@@ -143,7 +143,49 @@ func Main[C Config](spec Spec[C], args []string) int {
 	return run(spec, args, os.Stdout, os.Stderr, os.Environ, sigs)
 }
 
+// run is Main with its environment passed in: it parses args, loads the
+// configuration, starts the logger and the admin server, then supervises
+// spec.Run until it stops. It returns the process exit code.
 func run[C Config](spec Spec[C], args []string, stdout, stderr io.Writer, environ func() []string, sigs <-chan os.Signal) int {
+	f, code, exit := parseArgs(spec, args, stdout, stderr)
+	if exit {
+		return code
+	}
+	cfg, rendered, ok := loadConfig(spec, f.file, environ, stderr)
+	if !ok {
+		return 1
+	}
+	if f.check {
+		fmt.Fprintf(stdout, "# %s: configuration OK (secrets redacted)\n%s", spec.Name, rendered)
+		return 0
+	}
+
+	rt := cfg.RuntimeConfig()
+	logger, err := startLogger(spec.Name, rt, f.file, rendered, environ, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", spec.Name, err)
+		return 1
+	}
+	reg := prometheus.NewRegistry()
+	admin := telemetry.NewAdmin(rt.Admin, reg, logger)
+	if err := admin.Listen(); err != nil {
+		logger.Error("starting", slog.Any("error", err))
+		return 1
+	}
+	set := Settings{Logger: logger, Metrics: reg, Admin: admin, Version: Version, ShutdownTimeout: rt.ShutdownTimeout}
+	return supervise(spec, cfg, set, sigs)
+}
+
+// cmdline holds the command-line flags.
+type cmdline struct {
+	file  string // --config
+	check bool   // --check-config
+}
+
+// parseArgs parses the command line. When the process should stop at
+// once (--help, a usage error, --version) it reports exit with the exit
+// code, having written what the user asked for or the error.
+func parseArgs[C Config](spec Spec[C], args []string, stdout, stderr io.Writer) (f cmdline, code int, exit bool) {
 	fs := flag.NewFlagSet(spec.Name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	file := fs.String("config", "", "YAML configuration `file` (environment variables "+spec.EnvPrefix+"* override it)")
@@ -159,59 +201,65 @@ func run[C Config](spec Spec[C], args []string, stdout, stderr io.Writer, enviro
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return 0
+			return cmdline{}, 0, true
 		}
-		return 2
+		return cmdline{}, 2, true
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "%s: unexpected arguments: %s\n", spec.Name, strings.Join(fs.Args(), " "))
-		return 2
+		return cmdline{}, 2, true
 	}
 	if *version {
 		fmt.Fprintf(stdout, "%s %s\n", spec.Name, Version)
-		return 0
+		return cmdline{}, 0, true
 	}
+	return cmdline{file: *file, check: *check}, 0, false
+}
 
-	cfg := spec.Defaults()
-	if err := config.Load(&cfg, config.Options{File: *file, EnvPrefix: spec.EnvPrefix, Environ: environ}); err != nil {
+// loadConfig loads the configuration from file and the environment and
+// renders it with secrets redacted. On failure it writes the problem to
+// stderr and reports false.
+func loadConfig[C Config](spec Spec[C], file string, environ func() []string, stderr io.Writer) (cfg C, rendered string, ok bool) {
+	cfg = spec.Defaults()
+	if err := config.Load(&cfg, config.Options{File: file, EnvPrefix: spec.EnvPrefix, Environ: environ}); err != nil {
 		fmt.Fprintf(stderr, "%s: invalid configuration:\n%s\n", spec.Name, indent(err.Error()))
-		return 1
+		return cfg, "", false
 	}
 	rendered, err := config.Redact(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", spec.Name, err)
-		return 1
+		return cfg, "", false
 	}
-	if *check {
-		fmt.Fprintf(stdout, "# %s: configuration OK (secrets redacted)\n%s", spec.Name, rendered)
-		return 0
-	}
+	return cfg, rendered, true
+}
 
-	rt := cfg.RuntimeConfig()
+// startLogger creates the service's logger on stderr, logs the start and
+// the effective configuration (rendered, secrets redacted), and applies
+// the memory budget.
+func startLogger(name string, rt Runtime, file, rendered string, environ func() []string, stderr io.Writer) (*slog.Logger, error) {
 	logger, err := telemetry.NewLogger(rt.Log, stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", spec.Name, err)
-		return 1
+		return nil, err
 	}
-	logger = logger.With(slog.String("service", spec.Name))
-	logger.Info("starting", slog.String("version", Version), slog.String("config_file", *file))
+	logger = logger.With(slog.String("service", name))
+	logger.Info("starting", slog.String("version", Version), slog.String("config_file", file))
 	logger.Info("effective configuration (secrets redacted)", slog.String("config", rendered))
 	applyMemoryLimit(rt.Memory, environ, logger)
+	return logger, nil
+}
 
-	reg := prometheus.NewRegistry()
-	admin := telemetry.NewAdmin(rt.Admin, reg, logger)
-	if err := admin.Listen(); err != nil {
-		logger.Error("starting", slog.Any("error", err))
-		return 1
-	}
-	set := Settings{Logger: logger, Metrics: reg, Admin: admin, Version: Version, ShutdownTimeout: rt.ShutdownTimeout}
-
+// supervise runs the admin server (already listening) and spec.Run until
+// the service returns, the admin server fails or a signal comes; then it
+// cancels the service, waits for it to drain within set.ShutdownTimeout
+// (or until a second signal) and returns the exit code.
+func supervise[C Config](spec Spec[C], cfg C, set Settings, sigs <-chan os.Signal) int {
+	logger := set.Logger
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	adminCtx, stopAdmin := context.WithCancel(context.Background())
 	defer stopAdmin()
 	adminDone := make(chan error, 1)
-	go func() { adminDone <- admin.Run(adminCtx) }()
+	go func() { adminDone <- set.Admin.Run(adminCtx) }()
 	done := make(chan error, 1)
 	go func() { done <- spec.Run(ctx, cfg, set) }()
 
@@ -226,13 +274,13 @@ func run[C Config](spec Spec[C], args []string, stdout, stderr io.Writer, enviro
 		logger.Error("admin server stopped", slog.Any("error", err))
 		cancel()
 		code = 1
-		if !waitDrain(done, sigs, rt.ShutdownTimeout, logger) {
+		if !waitDrain(done, sigs, set.ShutdownTimeout, logger) {
 			return 1
 		}
 	case sig := <-sigs:
-		logger.Info("signal received: finishing in-flight work", slog.String("signal", sig.String()), slog.String("deadline", rt.ShutdownTimeout.String()))
+		logger.Info("signal received: finishing in-flight work", slog.String("signal", sig.String()), slog.String("deadline", set.ShutdownTimeout.String()))
 		cancel()
-		if !waitDrain(done, sigs, rt.ShutdownTimeout, logger) {
+		if !waitDrain(done, sigs, set.ShutdownTimeout, logger) {
 			code = 1
 		}
 	}

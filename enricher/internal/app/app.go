@@ -64,29 +64,43 @@ func Run(ctx context.Context, cfg Config, s service.Settings) error {
 	if err != nil {
 		return err
 	}
-	addCheck(s, "registry", func(ctx context.Context) error {
-		if _, err := rcl.SchemaByID(ctx, enc.schemaID); err != nil {
-			return fmt.Errorf("fetching schema %d: %w", enc.schemaID, err)
-		}
-		return nil
-	})
-	addCheck(s, "kafka", func(ctx context.Context) error { return kafka.Ping(ctx, p.Client()) })
+	addConnectionChecks(s, rcl, enc.schemaID, p)
 	stopWatch, err := watchProgress(ctx, cfg, s, p, logger)
 	if err != nil {
 		return err
 	}
 	defer stopWatch()
+	return consume(ctx, cfg, p, geoEnricher, &running, logger)
+}
 
+// addConnectionChecks adds the readiness checks "registry" (the schema
+// schemaID can be fetched) and "kafka" (the pipeline's client reaches a
+// broker).
+func addConnectionChecks(s service.Settings, rcl *sr.Client, schemaID int, p *pipeline.Pipeline) {
+	addCheck(s, "registry", func(ctx context.Context) error {
+		if _, err := rcl.SchemaByID(ctx, schemaID); err != nil {
+			return fmt.Errorf("fetching schema %d: %w", schemaID, err)
+		}
+		return nil
+	})
+	addCheck(s, "kafka", func(ctx context.Context) error { return kafka.Ping(ctx, p.Client()) })
+}
+
+// consume waits until every geo database is loaded, then runs the
+// pipeline until ctx is done, with running set meanwhile (the readiness
+// check "pipeline"), and finally leaves the consumer group. A ctx done
+// while waiting only closes the pipeline's session (nil).
+func consume(ctx context.Context, cfg Config, p *pipeline.Pipeline, g *geo.Enricher, running *atomic.Bool, logger *slog.Logger) error {
 	// Enriching without a configured database would silently lose data:
 	// wait until all of them are loaded.
-	if err := waitReady(ctx, logger, geoEnricher); err != nil {
+	if err := waitReady(ctx, logger, g); err != nil {
 		return p.Run(ctx) // ctx done: Run only closes the session
 	}
 	running.Store(true)
 	defer running.Store(false)
 	logger.Info("enricher running", slog.String("input", cfg.Topics.Raw), slog.String("output", cfg.Topics.Enriched.Name),
 		slog.String("group", cfg.Group), slog.String("instance_id", cfg.InstanceID), slog.String("transactional_id", cfg.TransactionalID))
-	err = p.Run(ctx)
+	err := p.Run(ctx)
 	if lerr := cfg.Membership.Leave(cfg.Kafka, cfg.Group); lerr != nil {
 		logger.Warn("leaving the consumer group", slog.Any("error", lerr))
 	}

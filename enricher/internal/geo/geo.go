@@ -406,6 +406,11 @@ func (e *Enricher) hit(k Kind, ok bool) {
 	}
 }
 
+// lookup asks every loaded database about addr, in e.dbs order (City,
+// ASN, ISP, Connection-Type, Enterprise), counting hits and misses, and
+// merges the answers: each dedicated database sets its part, the ASN
+// from the first that has one, and Enterprise fills only what the others
+// left empty (UserType comes from it alone).
 func (e *Enricher) lookup(addr netip.Addr) Info {
 	var info Info
 	for _, d := range e.dbs {
@@ -416,66 +421,94 @@ func (e *Enricher) lookup(addr netip.Addr) Info {
 		r := cur.r
 		switch d.kind {
 		case KindCity:
-			c, err := r.City(addr)
-			ok := err == nil && c.HasData()
-			e.hit(d.kind, ok)
-			if ok {
-				sub := firstSub(len(c.Subdivisions), func(i int) (string, string) {
-					return c.Subdivisions[i].Names.English, c.Subdivisions[i].ISOCode
-				})
-				setLocation(&info, d.kind, c.Country.ISOCode, c.City.Names.English, sub, c.Postal.Code, c.Location.TimeZone, c.Location.Latitude, c.Location.Longitude)
-			}
+			e.lookupCity(r, addr, &info)
 		case KindASN:
-			a, err := r.ASN(addr)
-			ok := err == nil && a.HasData()
-			e.hit(d.kind, ok)
-			if ok && !info.HasASN {
-				info.HasASN, info.ASN, info.ASOrg, info.ASNDB = true, int64(a.AutonomousSystemNumber), a.AutonomousSystemOrganization, d.kind
-			}
+			e.lookupASN(r, addr, &info)
 		case KindISP:
-			i, err := r.ISP(addr)
-			ok := err == nil && i.HasData()
-			e.hit(d.kind, ok)
-			if ok {
-				info.HasISP, info.ISP, info.Organization, info.ISPDB = true, i.ISP, i.Organization, d.kind
-				if !info.HasASN && i.AutonomousSystemNumber != 0 {
-					info.HasASN, info.ASN, info.ASOrg, info.ASNDB = true, int64(i.AutonomousSystemNumber), i.AutonomousSystemOrganization, d.kind
-				}
-			}
+			e.lookupISP(r, addr, &info)
 		case KindConnectionType:
-			c, err := r.ConnectionType(addr)
-			ok := err == nil && c.HasData()
-			e.hit(d.kind, ok)
-			if ok {
-				info.HasConnectionType, info.ConnectionType, info.ConnectionTypeDB = true, c.ConnectionType, d.kind
-			}
+			e.lookupConnectionType(r, addr, &info)
 		case KindEnterprise:
-			en, err := r.Enterprise(addr)
-			ok := err == nil && en.HasData()
-			e.hit(d.kind, ok)
-			if !ok {
-				continue
-			}
-			if !info.HasLocation {
-				sub := firstSub(len(en.Subdivisions), func(i int) (string, string) {
-					return en.Subdivisions[i].Names.English, en.Subdivisions[i].ISOCode
-				})
-				setLocation(&info, d.kind, en.Country.ISOCode, en.City.Names.English, sub, en.Postal.Code, en.Location.TimeZone, en.Location.Latitude, en.Location.Longitude)
-			}
-			tr := en.Traits
-			if !info.HasASN && tr.AutonomousSystemNumber != 0 {
-				info.HasASN, info.ASN, info.ASOrg, info.ASNDB = true, int64(tr.AutonomousSystemNumber), tr.AutonomousSystemOrganization, d.kind
-			}
-			if !info.HasISP && (tr.ISP != "" || tr.Organization != "") {
-				info.HasISP, info.ISP, info.Organization, info.ISPDB = true, tr.ISP, tr.Organization, d.kind
-			}
-			if !info.HasConnectionType && tr.ConnectionType != "" {
-				info.HasConnectionType, info.ConnectionType, info.ConnectionTypeDB = true, tr.ConnectionType, d.kind
-			}
-			info.UserType = tr.UserType
+			e.lookupEnterprise(r, addr, &info)
 		}
 	}
 	return info
+}
+
+// lookupCity sets info's location from City database r, unless set.
+func (e *Enricher) lookupCity(r *geoip2.Reader, addr netip.Addr, info *Info) {
+	c, err := r.City(addr)
+	ok := err == nil && c.HasData()
+	e.hit(KindCity, ok)
+	if ok {
+		sub := firstSub(len(c.Subdivisions), func(i int) (string, string) {
+			return c.Subdivisions[i].Names.English, c.Subdivisions[i].ISOCode
+		})
+		setLocation(info, KindCity, c.Country.ISOCode, c.City.Names.English, sub, c.Postal.Code, c.Location.TimeZone, c.Location.Latitude, c.Location.Longitude)
+	}
+}
+
+// lookupASN sets info's ASN from ASN database r, unless set.
+func (e *Enricher) lookupASN(r *geoip2.Reader, addr netip.Addr, info *Info) {
+	a, err := r.ASN(addr)
+	ok := err == nil && a.HasData()
+	e.hit(KindASN, ok)
+	if ok && !info.HasASN {
+		info.HasASN, info.ASN, info.ASOrg, info.ASNDB = true, int64(a.AutonomousSystemNumber), a.AutonomousSystemOrganization, KindASN
+	}
+}
+
+// lookupISP sets info's ISP from ISP database r (over any earlier one),
+// and its ASN unless set.
+func (e *Enricher) lookupISP(r *geoip2.Reader, addr netip.Addr, info *Info) {
+	i, err := r.ISP(addr)
+	ok := err == nil && i.HasData()
+	e.hit(KindISP, ok)
+	if ok {
+		info.HasISP, info.ISP, info.Organization, info.ISPDB = true, i.ISP, i.Organization, KindISP
+		if !info.HasASN && i.AutonomousSystemNumber != 0 {
+			info.HasASN, info.ASN, info.ASOrg, info.ASNDB = true, int64(i.AutonomousSystemNumber), i.AutonomousSystemOrganization, KindISP
+		}
+	}
+}
+
+// lookupConnectionType sets info's connection type from Connection-Type
+// database r (over any earlier one).
+func (e *Enricher) lookupConnectionType(r *geoip2.Reader, addr netip.Addr, info *Info) {
+	c, err := r.ConnectionType(addr)
+	ok := err == nil && c.HasData()
+	e.hit(KindConnectionType, ok)
+	if ok {
+		info.HasConnectionType, info.ConnectionType, info.ConnectionTypeDB = true, c.ConnectionType, KindConnectionType
+	}
+}
+
+// lookupEnterprise fills from Enterprise database r every part of info
+// not set yet (location, ASN, ISP, connection type), and sets UserType.
+func (e *Enricher) lookupEnterprise(r *geoip2.Reader, addr netip.Addr, info *Info) {
+	en, err := r.Enterprise(addr)
+	ok := err == nil && en.HasData()
+	e.hit(KindEnterprise, ok)
+	if !ok {
+		return
+	}
+	if !info.HasLocation {
+		sub := firstSub(len(en.Subdivisions), func(i int) (string, string) {
+			return en.Subdivisions[i].Names.English, en.Subdivisions[i].ISOCode
+		})
+		setLocation(info, KindEnterprise, en.Country.ISOCode, en.City.Names.English, sub, en.Postal.Code, en.Location.TimeZone, en.Location.Latitude, en.Location.Longitude)
+	}
+	tr := en.Traits
+	if !info.HasASN && tr.AutonomousSystemNumber != 0 {
+		info.HasASN, info.ASN, info.ASOrg, info.ASNDB = true, int64(tr.AutonomousSystemNumber), tr.AutonomousSystemOrganization, KindEnterprise
+	}
+	if !info.HasISP && (tr.ISP != "" || tr.Organization != "") {
+		info.HasISP, info.ISP, info.Organization, info.ISPDB = true, tr.ISP, tr.Organization, KindEnterprise
+	}
+	if !info.HasConnectionType && tr.ConnectionType != "" {
+		info.HasConnectionType, info.ConnectionType, info.ConnectionTypeDB = true, tr.ConnectionType, KindEnterprise
+	}
+	info.UserType = tr.UserType
 }
 
 type subdivision struct{ name, code string }

@@ -314,48 +314,8 @@ func (p *Pipeline) transact(recs []*kgo.Record) (bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.EndTimeout)
 	defer cancel()
 
-	var produceErr atomic.Pointer[error]
-	promise := func(_ *kgo.Record, err error) {
-		if err != nil {
-			produceErr.CompareAndSwap(nil, &err)
-		}
-	}
-	// An enriched value goes back to the encoder's pool once the client
-	// is done with it: its promise runs after the record was acknowledged
-	// or failed for good, and the client holds no reference afterwards.
-	outPromise := func(r *kgo.Record, err error) {
-		promise(r, err)
-		p.recycle(r.Value)
-	}
-	dlqByReason := map[string]int{}
-	var unmapped map[string]int // by event type; rare, so made on first use
-	out := 0
-	p.transform(recs, func(i int, res result) {
-		r := recs[i]
-		if res.err != nil {
-			dlqByReason[res.reason]++
-			p.sess.Produce(ctx, contract.DeadLetter(p.cfg.DLQTopic, r, contract.StageEnricher, res.reason, res.err.Error(), p.now()), promise)
-			return
-		}
-		out++
-		if res.unmapped != "" {
-			if unmapped == nil {
-				unmapped = map[string]int{}
-			}
-			unmapped[res.unmapped]++
-		}
-		p.sess.Produce(ctx, &kgo.Record{Topic: p.cfg.OutputTopic, Key: r.Key, Value: res.value}, outPromise)
-	})
-	commit := kgo.TryCommit
-	if err := p.sess.Client().Flush(ctx); err != nil {
-		commit = kgo.TryAbort
-		p.logger.Warn("flushing transaction", slog.Any("error", err))
-	}
-	if perr := produceErr.Load(); perr != nil {
-		commit = kgo.TryAbort
-		p.logger.Warn("producing in transaction; aborting it", slog.Any("error", *perr))
-	}
-	committed, err := p.end(commit)
+	t := p.produce(ctx, recs)
+	committed, err := p.end(p.endTry(ctx, t))
 	p.m.txnDuration.Observe(time.Since(start).Seconds())
 	if err != nil {
 		p.m.aborted.Inc()
@@ -367,13 +327,82 @@ func (p *Pipeline) transact(recs []*kgo.Record) (bool, error) {
 		return false, nil
 	}
 	p.m.committed.Inc()
-	p.m.out.Add(float64(out))
-	for typ, n := range unmapped {
+	p.countCommitted(t)
+	return true, nil
+}
+
+// txnTally is what one transaction produced, counted in the metrics only
+// once it commits.
+type txnTally struct {
+	out         int            // enriched records
+	dlqByReason map[string]int // dead letters
+	unmapped    map[string]int // by event type; rare, so made on first use
+	// produceErr is the first failed produce, set from the promises.
+	produceErr atomic.Pointer[error]
+}
+
+// produce transforms recs and produces, in the open transaction, each
+// one's enriched record or dead letter as soon as its chunk is done. It
+// returns without waiting for the produces: flush the client before
+// reading the tally's produceErr.
+func (p *Pipeline) produce(ctx context.Context, recs []*kgo.Record) *txnTally {
+	t := &txnTally{dlqByReason: map[string]int{}}
+	promise := func(_ *kgo.Record, err error) {
+		if err != nil {
+			t.produceErr.CompareAndSwap(nil, &err)
+		}
+	}
+	// An enriched value goes back to the encoder's pool once the client
+	// is done with it: its promise runs after the record was acknowledged
+	// or failed for good, and the client holds no reference afterwards.
+	outPromise := func(r *kgo.Record, err error) {
+		promise(r, err)
+		p.recycle(r.Value)
+	}
+	p.transform(recs, func(i int, res result) {
+		r := recs[i]
+		if res.err != nil {
+			t.dlqByReason[res.reason]++
+			p.sess.Produce(ctx, contract.DeadLetter(p.cfg.DLQTopic, r, contract.StageEnricher, res.reason, res.err.Error(), p.now()), promise)
+			return
+		}
+		t.out++
+		if res.unmapped != "" {
+			if t.unmapped == nil {
+				t.unmapped = map[string]int{}
+			}
+			t.unmapped[res.unmapped]++
+		}
+		p.sess.Produce(ctx, &kgo.Record{Topic: p.cfg.OutputTopic, Key: r.Key, Value: res.value}, outPromise)
+	})
+	return t
+}
+
+// endTry flushes the transaction's records and returns how to end it:
+// kgo.TryCommit, or kgo.TryAbort (logged) when the flush or a produce
+// failed.
+func (p *Pipeline) endTry(ctx context.Context, t *txnTally) kgo.TransactionEndTry {
+	commit := kgo.TryCommit
+	if err := p.sess.Client().Flush(ctx); err != nil {
+		commit = kgo.TryAbort
+		p.logger.Warn("flushing transaction", slog.Any("error", err))
+	}
+	if perr := t.produceErr.Load(); perr != nil {
+		commit = kgo.TryAbort
+		p.logger.Warn("producing in transaction; aborting it", slog.Any("error", *perr))
+	}
+	return commit
+}
+
+// countCommitted adds a committed transaction's records to the metrics and
+// logs its dead letters by reason.
+func (p *Pipeline) countCommitted(t *txnTally) {
+	p.m.out.Add(float64(t.out))
+	for typ, n := range t.unmapped {
 		p.m.unmapped.add(typ, n)
 	}
-	for reason, n := range dlqByReason {
+	for reason, n := range t.dlqByReason {
 		p.m.dlq.Add(reason, n)
 		p.logger.Warn("dead-lettered records", slog.String("reason", reason), slog.Int("records", n))
 	}
-	return true, nil
 }

@@ -71,6 +71,29 @@ var metaHeaders = [...]string{contract.HeaderWorkspaceID, contract.HeaderSourceI
 // headers are read in place (not copied), so they must not change while
 // Process runs; the returned bytes share nothing with r.
 func (p *Processor) Process(r *kgo.Record) (Output, error) {
+	meta, err := p.meta(r)
+	if err != nil {
+		return Output{}, err
+	}
+	res, _ := p.results.Get().(*normalize.Result)
+	if res == nil {
+		res = new(normalize.Result)
+	}
+	defer p.results.Put(res)
+	if err := normalize.NormalizeShared(res, r.Value, meta); err != nil {
+		return Output{}, err
+	}
+	if p.Geo != nil {
+		p.Geo.Apply(&res.Log, res.SrcIP, res.Details)
+	}
+	return p.encode(res)
+}
+
+// meta parses r's metadata headers (the first of each key counts) with
+// the source's static tags; a record without a timestamp is taken as
+// received now. The strings share r's header bytes: use them only while
+// r is processed.
+func (p *Processor) meta(r *kgo.Record) (normalize.Meta, error) {
 	// The header values are read in place: they are only used until the
 	// record is encoded, and a consumed record's bytes never change.
 	var hv [len(metaHeaders)]string
@@ -96,21 +119,15 @@ func (p *Processor) Process(r *kgo.Record) (Output, error) {
 	if ts.IsZero() {
 		ts = time.Now()
 	}
-	meta, err := normalize.ParseMeta(get, ts, p.SourceTags[src])
-	if err != nil {
-		return Output{}, err
-	}
-	res, _ := p.results.Get().(*normalize.Result)
-	if res == nil {
-		res = new(normalize.Result)
-	}
-	defer p.results.Put(res)
-	if err := normalize.NormalizeShared(res, r.Value, meta); err != nil {
-		return Output{}, err
-	}
-	if p.Geo != nil {
-		p.Geo.Apply(&res.Log, res.SrcIP, res.Details)
-	}
+	return normalize.ParseMeta(get, ts, p.SourceTags[src])
+}
+
+// encode returns the encoded value of res's record, or a
+// normalize.Error: ReasonInvalidRecord or ReasonEncoding when Encode
+// fails, ReasonOutputTooLarge (the value already handed back to Done)
+// when it exceeds MaxOutputBytes. The returned Output shares nothing with
+// res.
+func (p *Processor) encode(res *normalize.Result) (Output, error) {
 	b, err := p.Encode(&res.Log)
 	if err != nil {
 		if errors.Is(err, schema.ErrInvalidRecord) {

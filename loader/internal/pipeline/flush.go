@@ -72,6 +72,26 @@ func (p *Pipeline) flush(ctx context.Context, only map[batch.TopicPartition]bool
 	if len(parts) == 0 {
 		return nil
 	}
+	if err := p.decodePending(ctx, parts); err != nil {
+		return err
+	}
+	if err := p.announce(ctx, parts); err != nil {
+		return err
+	}
+	flushed, ferr := p.flushParts(ctx, parts)
+	if len(flushed) == 0 {
+		return ferr
+	}
+	if err := p.commit(ctx, "done", doneOffsets(flushed)); err != nil {
+		return errors.Join(err, ferr)
+	}
+	p.release(flushed)
+	return ferr
+}
+
+// decodePending decodes the parts' records whose decoding failed
+// transiently before; the first failure stops it.
+func (p *Pipeline) decodePending(ctx context.Context, parts []*batch.Part[*entry]) error {
 	for _, part := range parts {
 		for i := range part.Items {
 			it := &part.Items[i]
@@ -82,7 +102,14 @@ func (p *Pipeline) flush(ctx context.Context, only map[batch.TopicPartition]bool
 			}
 		}
 	}
+	return nil
+}
 
+// announce commits the intent of each part not announced yet (its first
+// offset, with metadata naming its last), then pins those parts' ranges
+// in the buffer and marks them Bounded. When the commit fails nothing is
+// pinned.
+func (p *Pipeline) announce(ctx context.Context, parts []*batch.Part[*entry]) error {
 	intents := map[batch.TopicPartition]commitOffset{}
 	for _, part := range parts {
 		if !part.Bounded {
@@ -99,9 +126,14 @@ func (p *Pipeline) flush(ctx context.Context, only map[batch.TopicPartition]bool
 			part.Bounded = true
 		}
 	}
+	return nil
+}
 
-	// Parts (one per partition) are inserted concurrently, up to
-	// InsertConcurrency at a time.
+// flushParts runs flushPart on the parts (one per partition)
+// concurrently, up to InsertConcurrency at a time, and waits for all. It
+// returns the parts that flushed, in order, and the others' errors,
+// joined.
+func (p *Pipeline) flushParts(ctx context.Context, parts []*batch.Part[*entry]) ([]*batch.Part[*entry], error) {
 	errs := make([]error, len(parts))
 	var g errgroup.Group
 	g.SetLimit(p.cfg.InsertConcurrency)
@@ -113,27 +145,34 @@ func (p *Pipeline) flush(ctx context.Context, only map[batch.TopicPartition]bool
 	}
 	_ = g.Wait()
 	var flushed []*batch.Part[*entry]
-	ferr := errors.Join(errs...)
 	for i, part := range parts {
 		if errs[i] == nil {
 			flushed = append(flushed, part)
 		}
 	}
-	if len(flushed) == 0 {
-		return ferr
-	}
+	return flushed, errors.Join(errs...)
+}
+
+// doneOffsets returns the offsets that mark the flushed parts done: each
+// part's last offset plus one, without metadata (clearing the intent).
+func doneOffsets(flushed []*batch.Part[*entry]) map[batch.TopicPartition]commitOffset {
 	done := make(map[batch.TopicPartition]commitOffset, len(flushed))
-	rows, bytes := 0, 0
 	for _, part := range flushed {
 		last := part.Items[len(part.Items)-1].Record
 		done[part.TopicPartition] = commitOffset{at: last.Offset + 1, epoch: last.LeaderEpoch}
+	}
+	return done
+}
+
+// release removes the flushed parts, whose done offsets are committed,
+// from the buffer, observing their records' delays and the batch's size.
+func (p *Pipeline) release(flushed []*batch.Part[*entry]) {
+	rows, bytes := 0, 0
+	for _, part := range flushed {
 		rows += len(part.Items)
 		for _, it := range part.Items {
 			bytes += batch.RecordSize(it.Record)
 		}
-	}
-	if err := p.commit(ctx, "done", done); err != nil {
-		return errors.Join(err, ferr)
 	}
 	now := p.now()
 	var oldest time.Duration
@@ -151,7 +190,6 @@ func (p *Pipeline) flush(ctx context.Context, only map[batch.TopicPartition]bool
 	p.m.batchRows.Observe(float64(rows))
 	p.m.batchBytes.Observe(float64(bytes))
 	p.logger.Debug("flushed", slog.Int("parts", len(flushed)), slog.Int("rows", rows), slog.Int("bytes", bytes), slog.Duration("oldest_record_delay", oldest))
-	return ferr
 }
 
 // rejection is a row ClickHouse refused.
