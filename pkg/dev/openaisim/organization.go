@@ -112,6 +112,9 @@ func randAddr(r *rand.Rand, n int) netip.Addr {
 	return netip.AddrFrom16(b)
 }
 
+// newOrganization draws an organization from r. The draws happen in a fixed
+// order (identity, projects, users, service accounts, keys, then the access
+// objects), so one source state always yields the same organization.
 func newOrganization(r *rand.Rand) organization {
 	o := organization{
 		id:          "org-" + randAlnum(r, 24),
@@ -119,45 +122,90 @@ func newOrganization(r *rand.Rand) organization {
 		workspaceID: fmt.Sprintf("%s-%s-%s-%s-%s", randHex(r, 8), randHex(r, 4), randHex(r, 4), randHex(r, 4), randHex(r, 12)),
 	}
 	o.name = strings.Split(o.domain, ".")[0]
-	o.projects = append(o.projects, orgProject{id: "proj_" + randAlnum(r, 24), name: "Default project"})
+	o.projects = newProjects(r)
+	o.users = newUsers(r, o.domain)
+	o.serviceAccounts = newServiceAccounts(r, len(o.projects))
+	o.keys = newKeys(r, o.users, o.serviceAccounts, len(o.projects))
+	o.addAccessObjects(r)
+	return o
+}
+
+// newProjects returns the default project followed by one per projectNames.
+func newProjects(r *rand.Rand) []orgProject {
+	projects := []orgProject{{id: "proj_" + randAlnum(r, 24), name: "Default project"}}
 	for _, name := range projectNames {
-		o.projects = append(o.projects, orgProject{id: "proj_" + randAlnum(r, 24), name: name})
+		projects = append(projects, orgProject{id: "proj_" + randAlnum(r, 24), name: name})
 	}
+	return projects
+}
+
+// newUsers returns 12 users with addresses in domain; the first two are
+// owners, the others readers.
+func newUsers(r *rand.Rand, domain string) []orgUser {
+	var users []orgUser
 	for i := range 12 {
 		first, last := firstNames[(i+r.IntN(4))%len(firstNames)], lastNames[i%len(lastNames)]
 		u := orgUser{
 			id:    "user-" + randAlnum(r, 24),
 			name:  first + " " + last,
-			email: first + "." + last + "@" + o.domain,
+			email: first + "." + last + "@" + domain,
 			role:  "reader",
 		}
 		if i < 2 {
 			u.role = "owner"
 		}
-		home := r.IntN(len(places))
-		for range 2 + r.IntN(2) {
-			n := 2 * home
-			if r.Float64() < 0.35 {
-				n++ // IPv6 block of the same place
-			}
-			if r.Float64() < 0.03 {
-				n = r.IntN(len(networks)) // travelling or on a VPN
-			}
-			u.sessions = append(u.sessions, orgSession{ip: randAddr(r, n), network: n, client: r.IntN(len(clients))})
-		}
-		o.users = append(o.users, u)
+		u.sessions = newSessions(r)
+		users = append(users, u)
 	}
+	return users
+}
+
+// newSessions returns 2 or 3 sessions from one home place: mostly its IPv4
+// block, sometimes its IPv6 block, rarely any network (travel or a VPN).
+func newSessions(r *rand.Rand) []orgSession {
+	var sessions []orgSession
+	home := r.IntN(len(places))
+	for range 2 + r.IntN(2) {
+		n := 2 * home
+		if r.Float64() < 0.35 {
+			n++ // IPv6 block of the same place
+		}
+		if r.Float64() < 0.03 {
+			n = r.IntN(len(networks)) // travelling or on a VPN
+		}
+		sessions = append(sessions, orgSession{ip: randAddr(r, n), network: n, client: r.IntN(len(clients))})
+	}
+	return sessions
+}
+
+// newServiceAccounts returns one service account per saNames, each in one of
+// the projects 1..projects-1 (never the default project).
+func newServiceAccounts(r *rand.Rand, projects int) []orgServiceAccount {
+	var accounts []orgServiceAccount
 	for _, name := range saNames {
-		o.serviceAccounts = append(o.serviceAccounts, orgServiceAccount{
-			id: "svc_acct_" + randAlnum(r, 24), name: name, project: 1 + r.IntN(len(o.projects)-1),
+		accounts = append(accounts, orgServiceAccount{
+			id: "svc_acct_" + randAlnum(r, 24), name: name, project: 1 + r.IntN(projects-1),
 		})
 	}
-	for i := range o.users {
-		o.keys = append(o.keys, orgKey{id: "key_" + randAlnum(r, 16), typ: "user", owner: i, project: r.IntN(len(o.projects))})
+	return accounts
+}
+
+// newKeys returns one key per user, in a random project, then one per
+// service account, in its project.
+func newKeys(r *rand.Rand, users []orgUser, accounts []orgServiceAccount, projects int) []orgKey {
+	var keys []orgKey
+	for i := range users {
+		keys = append(keys, orgKey{id: "key_" + randAlnum(r, 16), typ: "user", owner: i, project: r.IntN(projects)})
 	}
-	for i, sa := range o.serviceAccounts {
-		o.keys = append(o.keys, orgKey{id: "key_" + randAlnum(r, 16), typ: "service_account", owner: i, project: sa.project})
+	for i, sa := range accounts {
+		keys = append(keys, orgKey{id: "key_" + randAlnum(r, 16), typ: "service_account", owner: i, project: sa.project})
 	}
+	return keys
+}
+
+// addAccessObjects draws the groups, roles, certificates, IP allowlists,
+// workload identity providers and connectors.
+func (o *organization) addAccessObjects(r *rand.Rand) {
 	for range groupNames {
 		o.groups = append(o.groups, "group_"+randAlnum(r, 24))
 	}
@@ -172,5 +220,4 @@ func newOrganization(r *rand.Rand) organization {
 	for _, name := range connectors {
 		o.connectors = append(o.connectors, namedID{"connector_" + randHex(r, 32), name})
 	}
-	return o
 }

@@ -77,17 +77,14 @@ func (w *statusRecorder) Flush() {
 	}
 }
 
+// serveAPI answers one API request and records it (with its status and
+// duration, also when a fault aborts the connection). Only GET ListPath
+// exists; other requests get the API's 404.
 func (s *Simulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 	s.wg.Add(1)
 	defer s.wg.Done()
 	start := time.Now()
-	rec := &RequestLog{
-		Time:      s.cfg.Now(),
-		Method:    r.Method,
-		Path:      r.URL.Path,
-		Query:     r.URL.RawQuery,
-		RequestID: fmt.Sprintf("req_%016x%016x", rand.Uint64(), rand.Uint64()),
-	}
+	rec := newRequestLog(r, s.cfg.Now())
 	sw := &statusRecorder{ResponseWriter: w}
 	defer func() {
 		rec.Status, rec.Duration = sw.status, time.Since(start)
@@ -105,22 +102,10 @@ func (s *Simulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
-	key, apiErr := s.authenticate(r)
-	rec.Key = redactKey(key)
-	if apiErr != nil {
-		writeError(sw, apiErr)
+	fault, answered := s.admit(sw, r, rec)
+	if answered {
 		return
 	}
-	rec.Number = s.nextNumber()
-	query, _ := url.ParseQuery(r.URL.RawQuery)
-	fault, faulted := s.faults.take(rec.Number, query)
-	if faulted {
-		rec.Fault = fault.Kind
-		if s.answerFault(sw, r, fault) {
-			return
-		}
-	}
-
 	params, apiErr := parseListParams(r.URL.RawQuery)
 	if apiErr != nil {
 		writeError(sw, apiErr)
@@ -128,37 +113,101 @@ func (s *Simulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	body, ids := s.list(params)
 	rec.Items = len(ids)
-
-	if faulted {
-		switch fault.Kind {
-		case FaultSlow:
-			if !s.wait(r, fault.Delay) {
-				return
-			}
-		case FaultTruncated:
-			h.Set("Content-Type", "application/json")
-			cut := body[:len(body)/2]
-			if fault.Abort {
-				h.Set("Content-Length", strconv.Itoa(len(body)))
-				sw.WriteHeader(http.StatusOK)
-				_, _ = sw.Write(cut)
-				sw.Flush()
-				panic(http.ErrAbortHandler)
-			}
-			h.Set("Content-Length", strconv.Itoa(len(cut)))
-			sw.WriteHeader(http.StatusOK)
-			_, _ = sw.Write(cut)
+	if fault != nil {
+		if body, answered = s.distortList(sw, r, *fault, body); answered {
 			return
-		case FaultConcatenated:
-			body = bytes.Join(slices.Repeat([][]byte{body}, fault.Documents), []byte("\n"))
 		}
 	}
 	s.countServed(ids)
+	writeList(sw, body, start)
+}
+
+// newRequestLog starts the record of r, received at now, with a fresh
+// random request id.
+func newRequestLog(r *http.Request, now time.Time) *RequestLog {
+	return &RequestLog{
+		Time:      now,
+		Method:    r.Method,
+		Path:      r.URL.Path,
+		Query:     r.URL.RawQuery,
+		RequestID: fmt.Sprintf("req_%016x%016x", rand.Uint64(), rand.Uint64()),
+	}
+}
+
+// admit authenticates an audit-log request, numbers it and takes the fault
+// scheduled for it, filling rec. It reports answered when it has answered
+// the request itself (a missing or non-admin key, or a fault that replaces
+// the response); otherwise fault is the fault still to apply to the list
+// response, nil for none.
+func (s *Simulator) admit(w http.ResponseWriter, r *http.Request, rec *RequestLog) (fault *Fault, answered bool) {
+	key, apiErr := s.authenticate(r)
+	rec.Key = redactKey(key)
+	if apiErr != nil {
+		writeError(w, apiErr)
+		return nil, true
+	}
+	rec.Number = s.nextNumber()
+	query, _ := url.ParseQuery(r.URL.RawQuery)
+	f, faulted := s.faults.take(rec.Number, query)
+	if !faulted {
+		return nil, false
+	}
+	rec.Fault = f.Kind
+	if s.answerFault(w, r, f) {
+		return nil, true
+	}
+	return &f, false
+}
+
+// distortList applies the part of fault f that acts on the list body: it
+// delays it (FaultSlow), truncates it (FaultTruncated) or repeats it
+// (FaultConcatenated). It returns the body to send, or answered when the
+// request has been answered (truncated) or abandoned (the client left or the
+// simulator closed during a delay). With FaultTruncated and f.Abort it
+// panics with http.ErrAbortHandler after sending the cut body.
+func (s *Simulator) distortList(w *statusRecorder, r *http.Request, f Fault, body []byte) (_ []byte, answered bool) {
+	switch f.Kind {
+	case FaultSlow:
+		if !s.wait(r, f.Delay) {
+			return nil, true
+		}
+	case FaultTruncated:
+		writeTruncated(w, body, f.Abort)
+		return nil, true
+	case FaultConcatenated:
+		body = bytes.Join(slices.Repeat([][]byte{body}, f.Documents), []byte("\n"))
+	}
+	return body, false
+}
+
+// writeTruncated sends the first half of body with status 200. With abort
+// it announces the full length, flushes and panics with
+// http.ErrAbortHandler so the connection drops mid-body; otherwise the
+// Content-Length matches the half sent.
+func writeTruncated(w *statusRecorder, body []byte, abort bool) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	cut := body[:len(body)/2]
+	if abort {
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(cut)
+		w.Flush()
+		panic(http.ErrAbortHandler)
+	}
+	h.Set("Content-Length", strconv.Itoa(len(cut)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(cut)
+}
+
+// writeList sends body as the 200 answer of a request received at start.
+func writeList(w http.ResponseWriter, body []byte, start time.Time) {
+	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	h.Set("openai-processing-ms", strconv.FormatInt(max(time.Since(start).Milliseconds(), 1), 10))
-	sw.WriteHeader(http.StatusOK)
-	_, _ = sw.Write(body)
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
 }
 
 // answerFault answers the request if the fault replaces the response, and
