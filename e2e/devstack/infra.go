@@ -81,90 +81,124 @@ func StartInfra(ctx context.Context, cfg InfraConfig, logger *slog.Logger) (_ *I
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating data directory: %w", err)
 	}
-
-	if len(cfg.ExternalKafka) > 0 {
-		inf.KafkaBrokers = cfg.ExternalKafka
-	} else {
-		parts := cfg.KafkaPartitions
-		if parts <= 0 {
-			parts = 4
-		}
-		host, port, err := splitAddr(cfg.KafkaAddr)
-		if err != nil {
-			return nil, fmt.Errorf("kafka address: %w", err)
-		}
-		opts := []kfake.Opt{
-			kfake.NumBrokers(1),
-			kfake.Ports(port),
-			kfake.ListenFn(func(network, _ string) (net.Listener, error) {
-				return net.Listen(network, net.JoinHostPort(host, fmt.Sprint(port)))
-			}),
-			kfake.DataDir(filepath.Join(cfg.DataDir, "kafka")),
-			kfake.DefaultNumPartitions(parts),
-			kfake.AllowAutoTopicCreation(),
-		}
-		c, err := kfake.NewCluster(opts...)
-		if err != nil {
-			return nil, fmt.Errorf("starting Kafka (kfake) on %s: %w", cfg.KafkaAddr, err)
-		}
-		inf.kfake, inf.kfakeOpts = c, opts
-		inf.KafkaBrokers = c.ListenAddrs()
-		logger.Info("Kafka (kfake) ready", slog.Any("brokers", inf.KafkaBrokers), slog.String("data", filepath.Join(cfg.DataDir, "kafka")))
+	if err := inf.startKafka(cfg); err != nil {
+		return nil, err
 	}
-
-	ln, err := net.Listen("tcp", cfg.RegistryAddr)
-	if err != nil {
-		return nil, fmt.Errorf("starting the Schema Registry (srfake) on %s: %w", cfg.RegistryAddr, err)
+	if err := inf.startRegistry(cfg); err != nil {
+		return nil, err
 	}
-	// srfake accepts every schema; in front of it the registry checks
-	// compatibility as Confluent's does.
-	inf.registry = &http.Server{Handler: kafkatest.EnforceCompatibility(srfake.NewRegistry()), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = inf.registry.Serve(ln) }()
-	inf.RegistryURL = "http://" + ln.Addr().String()
-	logger.Info("Schema Registry (srfake, compatibility enforced) ready", slog.String("url", inf.RegistryURL))
-
-	if cfg.ExternalClickHouse != "" {
-		inf.ClickHouse = cfg.ExternalClickHouse
-	} else {
-		assets, err := webui.EnsureAssets(ctx, infraProgress{logger})
-		if err != nil {
-			return nil, fmt.Errorf("fetching the scripts of ClickHouse's web pages: %w", err)
-		}
-		ch, err := chserver.New(chserver.Config{Addr: cfg.ClickHouseAddr, DataDir: filepath.Join(cfg.DataDir, "clickhouse"), WebAssetsDir: assets}, logger.With(slog.String("component", "chserver")))
-		if err != nil {
-			return nil, fmt.Errorf("starting the embedded ClickHouse on %s: %w", cfg.ClickHouseAddr, err)
-		}
-		inf.ch = ch
-		chCtx, chStop := context.WithCancel(context.Background())
-		inf.chStop, inf.chDone = chStop, make(chan error, 1)
-		go func() { inf.chDone <- ch.Run(chCtx) }()
-		inf.ClickHouse = ch.URL()
-		logger.Info("ClickHouse (embedded engine) ready", slog.String("url", inf.ClickHouse))
+	if err := inf.startClickHouse(ctx, cfg); err != nil {
+		return nil, err
 	}
-
-	if cfg.SimulatorAddr != "" {
-		sim, err := openaisim.New(cfg.Simulator, logger.With(slog.String("component", "openaisim")))
-		if err != nil {
-			return nil, fmt.Errorf("starting the OpenAI simulator: %w", err)
-		}
-		sln, err := net.Listen("tcp", cfg.SimulatorAddr)
-		if err != nil {
-			sim.Close()
-			return nil, fmt.Errorf("starting the OpenAI simulator on %s: %w", cfg.SimulatorAddr, err)
-		}
-		sctx, stop := context.WithCancel(context.Background())
-		inf.Sim, inf.simStop, inf.simDone = sim, stop, make(chan error, 1)
-		go func() { inf.simDone <- sim.Serve(sctx, sln) }()
-		inf.SimulatorURL = "http://" + sln.Addr().String() + "/v1"
-		logger.Info("OpenAI simulator ready", slog.String("url", inf.SimulatorURL), slog.Int("backlog", cfg.Simulator.Backlog), slog.Any("events_per_minute", cfg.Simulator.RatePerMinute))
+	if err := inf.startSimulator(cfg); err != nil {
+		return nil, err
 	}
-
 	inf.GeoIP, err = writeGeoIP(filepath.Join(cfg.DataDir, "geoip"))
 	if err != nil {
 		return nil, err
 	}
 	logger.Info("synthetic GeoIP databases written", slog.String("dir", filepath.Join(cfg.DataDir, "geoip")))
 	return inf, ctx.Err()
+}
+
+// startKafka starts kfake on cfg.KafkaAddr with its data under
+// cfg.DataDir, or uses cfg.ExternalKafka when set.
+func (inf *Infra) startKafka(cfg InfraConfig) error {
+	if len(cfg.ExternalKafka) > 0 {
+		inf.KafkaBrokers = cfg.ExternalKafka
+		return nil
+	}
+	parts := cfg.KafkaPartitions
+	if parts <= 0 {
+		parts = 4
+	}
+	host, port, err := splitAddr(cfg.KafkaAddr)
+	if err != nil {
+		return fmt.Errorf("kafka address: %w", err)
+	}
+	opts := []kfake.Opt{
+		kfake.NumBrokers(1),
+		kfake.Ports(port),
+		kfake.ListenFn(func(network, _ string) (net.Listener, error) {
+			return net.Listen(network, net.JoinHostPort(host, fmt.Sprint(port)))
+		}),
+		kfake.DataDir(filepath.Join(cfg.DataDir, "kafka")),
+		kfake.DefaultNumPartitions(parts),
+		kfake.AllowAutoTopicCreation(),
+	}
+	c, err := kfake.NewCluster(opts...)
+	if err != nil {
+		return fmt.Errorf("starting Kafka (kfake) on %s: %w", cfg.KafkaAddr, err)
+	}
+	inf.kfake, inf.kfakeOpts = c, opts
+	inf.KafkaBrokers = c.ListenAddrs()
+	inf.log.Info("Kafka (kfake) ready", slog.Any("brokers", inf.KafkaBrokers), slog.String("data", filepath.Join(cfg.DataDir, "kafka")))
+	return nil
+}
+
+// startRegistry serves the Schema Registry on cfg.RegistryAddr in the
+// background until Close.
+func (inf *Infra) startRegistry(cfg InfraConfig) error {
+	ln, err := net.Listen("tcp", cfg.RegistryAddr)
+	if err != nil {
+		return fmt.Errorf("starting the Schema Registry (srfake) on %s: %w", cfg.RegistryAddr, err)
+	}
+	// srfake accepts every schema; in front of it the registry checks
+	// compatibility as Confluent's does.
+	inf.registry = &http.Server{Handler: kafkatest.EnforceCompatibility(srfake.NewRegistry()), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = inf.registry.Serve(ln) }()
+	inf.RegistryURL = "http://" + ln.Addr().String()
+	inf.log.Info("Schema Registry (srfake, compatibility enforced) ready", slog.String("url", inf.RegistryURL))
+	return nil
+}
+
+// startClickHouse runs the embedded ClickHouse on cfg.ClickHouseAddr in the
+// background until Close, fetching the web pages' scripts first (blocking,
+// bounded by ctx), or uses cfg.ExternalClickHouse when set.
+func (inf *Infra) startClickHouse(ctx context.Context, cfg InfraConfig) error {
+	if cfg.ExternalClickHouse != "" {
+		inf.ClickHouse = cfg.ExternalClickHouse
+		return nil
+	}
+	assets, err := webui.EnsureAssets(ctx, infraProgress{inf.log})
+	if err != nil {
+		return fmt.Errorf("fetching the scripts of ClickHouse's web pages: %w", err)
+	}
+	ch, err := chserver.New(chserver.Config{Addr: cfg.ClickHouseAddr, DataDir: filepath.Join(cfg.DataDir, "clickhouse"), WebAssetsDir: assets}, inf.log.With(slog.String("component", "chserver")))
+	if err != nil {
+		return fmt.Errorf("starting the embedded ClickHouse on %s: %w", cfg.ClickHouseAddr, err)
+	}
+	inf.ch = ch
+	chCtx, chStop := context.WithCancel(context.Background())
+	inf.chStop, inf.chDone = chStop, make(chan error, 1)
+	go func() { inf.chDone <- ch.Run(chCtx) }()
+	inf.ClickHouse = ch.URL()
+	inf.log.Info("ClickHouse (embedded engine) ready", slog.String("url", inf.ClickHouse))
+	return nil
+}
+
+// startSimulator serves the OpenAI simulator on cfg.SimulatorAddr in the
+// background until Close; it starts none when cfg.SimulatorAddr is empty.
+// Starting its live events is left to the caller (Simulator.Start).
+func (inf *Infra) startSimulator(cfg InfraConfig) error {
+	if cfg.SimulatorAddr == "" {
+		return nil
+	}
+	sim, err := openaisim.New(cfg.Simulator, inf.log.With(slog.String("component", "openaisim")))
+	if err != nil {
+		return fmt.Errorf("starting the OpenAI simulator: %w", err)
+	}
+	sln, err := net.Listen("tcp", cfg.SimulatorAddr)
+	if err != nil {
+		sim.Close()
+		return fmt.Errorf("starting the OpenAI simulator on %s: %w", cfg.SimulatorAddr, err)
+	}
+	sctx, stop := context.WithCancel(context.Background())
+	inf.Sim, inf.simStop, inf.simDone = sim, stop, make(chan error, 1)
+	go func() { inf.simDone <- sim.Serve(sctx, sln) }()
+	inf.SimulatorURL = "http://" + sln.Addr().String() + "/v1"
+	inf.log.Info("OpenAI simulator ready", slog.String("url", inf.SimulatorURL), slog.Int("backlog", cfg.Simulator.Backlog), slog.Any("events_per_minute", cfg.Simulator.RatePerMinute))
+	return nil
 }
 
 // RestartKafka stops the embedded broker and starts it again on the same
