@@ -142,67 +142,97 @@ type process struct {
 // JVM in its own process group and blocks until the broker answers a metadata
 // request, the start timeout passes or ctx ends. On error no process is left running.
 func Start(ctx context.Context, cfg Config) (*Broker, error) {
-	if cfg.Dir == "" {
-		return nil, errors.New("starting kafka: Config.Dir is required")
-	}
-	if cfg.LibDir == "" {
-		return nil, errors.New("starting kafka: Config.LibDir is required")
-	}
-	if cfg.StartTimeout == 0 {
-		cfg.StartTimeout = 2 * time.Minute
-	}
-	if cfg.StopTimeout == 0 {
-		cfg.StopTimeout = 30 * time.Second
-	}
-	if cfg.JVMArgs == nil {
-		cfg.JVMArgs = DefaultJVMArgs
-	}
-	dir, err := filepath.Abs(cfg.Dir)
+	cfg, err := cfg.withDefaults()
 	if err != nil {
-		return nil, fmt.Errorf("resolving %s: %w", cfg.Dir, err)
+		return nil, err
 	}
-	cfg.Dir = dir
-	java := cfg.Java
-	if java == "" {
-		path, major, err := javaVersion(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("starting kafka: %w", err)
-		}
-		if major < MinJavaVersion {
-			return nil, fmt.Errorf("starting kafka: %s is Java %d, need %d or newer", path, major, MinJavaVersion)
-		}
-		java = path
+	java, err := resolveJava(ctx, cfg.Java)
+	if err != nil {
+		return nil, err
 	}
-	pickPorts := cfg.Port == 0 || cfg.ControllerPort == 0
-	retryPorts := cfg.Port == 0 && cfg.ControllerPort == 0
-	b := &Broker{cfg: cfg, java: java, dataDir: filepath.Join(dir, "data")}
+	b := &Broker{cfg: cfg, java: java, dataDir: filepath.Join(cfg.Dir, "data")}
+	if err := b.firstStart(ctx); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// withDefaults checks the required fields and returns c with the zero
+// timeouts and nil JVMArgs defaulted and Dir made absolute.
+func (c Config) withDefaults() (Config, error) {
+	if c.Dir == "" {
+		return c, errors.New("starting kafka: Config.Dir is required")
+	}
+	if c.LibDir == "" {
+		return c, errors.New("starting kafka: Config.LibDir is required")
+	}
+	if c.StartTimeout == 0 {
+		c.StartTimeout = 2 * time.Minute
+	}
+	if c.StopTimeout == 0 {
+		c.StopTimeout = 30 * time.Second
+	}
+	if c.JVMArgs == nil {
+		c.JVMArgs = DefaultJVMArgs
+	}
+	dir, err := filepath.Abs(c.Dir)
+	if err != nil {
+		return c, fmt.Errorf("resolving %s: %w", c.Dir, err)
+	}
+	c.Dir = dir
+	return c, nil
+}
+
+// resolveJava returns java when set, else the java JavaAvailable finds,
+// which must be at least MinJavaVersion.
+func resolveJava(ctx context.Context, java string) (string, error) {
+	if java != "" {
+		return java, nil
+	}
+	path, major, err := javaVersion(ctx)
+	if err != nil {
+		return "", fmt.Errorf("starting kafka: %w", err)
+	}
+	if major < MinJavaVersion {
+		return "", fmt.Errorf("starting kafka: %s is Java %d, need %d or newer", path, major, MinJavaVersion)
+	}
+	return path, nil
+}
+
+// firstStart picks the ports left 0 in the configuration, writes the
+// configuration, formats the log dir and starts the JVM. When it picked
+// both ports and the JVM finds one taken by another process, it picks again
+// (3 attempts in all).
+func (b *Broker) firstStart(ctx context.Context) error {
+	pickPort, pickControllerPort := b.cfg.Port == 0, b.cfg.ControllerPort == 0
+	retryPorts := pickPort && pickControllerPort
 	for attempt := 1; ; attempt++ {
-		if pickPorts {
+		if pickPort || pickControllerPort {
 			ports, err := freePorts(2)
 			if err != nil {
-				return nil, err
+				return err
 			}
-			if cfg.Port == 0 {
+			if pickPort {
 				b.cfg.Port = ports[0]
 			}
-			if cfg.ControllerPort == 0 {
+			if pickControllerPort {
 				b.cfg.ControllerPort = ports[1]
 			}
 		}
 		if err := b.writeConfig(); err != nil {
-			return nil, err
+			return err
 		}
 		if err := b.format(ctx); err != nil {
-			return nil, err
+			return err
 		}
 		err := b.start(ctx)
 		if err == nil {
-			return b, nil
+			return nil
 		}
 		// A port picked here can be taken by another process before the JVM
 		// binds it; pick again rather than fail.
 		if !retryPorts || attempt == 3 || !strings.Contains(err.Error(), "Address already in use") || ctx.Err() != nil {
-			return nil, err
+			return err
 		}
 	}
 }

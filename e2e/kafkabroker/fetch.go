@@ -95,37 +95,47 @@ func Ensure(ctx context.Context, progress io.Writer) (libDir string, err error) 
 	if verifyLib(libDir, want) == nil { // another process fetched while we waited
 		return libDir, nil
 	}
+	if err := install(ctx, cache, libDir, want, progress); err != nil {
+		return "", err
+	}
+	return libDir, nil
+}
 
+// install fetches the jars into a temporary directory under cache, checks
+// them against the pinned sums, marks the directory complete with marker and
+// renames it to libDir, replacing what was there. The caller holds the cache
+// lock. On error libDir is left as it was, or removed.
+func install(ctx context.Context, cache, libDir string, marker []byte, progress io.Writer) error {
 	start := time.Now()
 	fmt.Fprintf(progress, "kafka: fetching Apache Kafka %s jars from Maven Central into %s\n", Version, libDir)
 	tmp, err := os.MkdirTemp(cache, "fetch-")
 	if err != nil {
-		return "", fmt.Errorf("creating temporary directory: %w", err)
+		return fmt.Errorf("creating temporary directory: %w", err)
 	}
 	defer os.RemoveAll(tmp)
 	tmpLib := filepath.Join(tmp, "lib")
 	if err := FetchJars(ctx, tmpLib, progress); err != nil {
-		return "", err
+		return err
 	}
 	pinned, err := parseSums(jarSums)
 	if err != nil {
-		return "", err
+		return err
 	}
 	if err := verifySums(tmpLib, pinned); err != nil {
-		return "", err
+		return err
 	}
-	if err := os.WriteFile(filepath.Join(tmpLib, markerName), want, 0o644); err != nil {
-		return "", fmt.Errorf("writing marker: %w", err)
+	if err := os.WriteFile(filepath.Join(tmpLib, markerName), marker, 0o644); err != nil {
+		return fmt.Errorf("writing marker: %w", err)
 	}
 	if err := os.RemoveAll(libDir); err != nil {
-		return "", fmt.Errorf("removing stale jars: %w", err)
+		return fmt.Errorf("removing stale jars: %w", err)
 	}
 	if err := os.Rename(tmpLib, libDir); err != nil {
-		return "", fmt.Errorf("moving jars into place: %w", err)
+		return fmt.Errorf("moving jars into place: %w", err)
 	}
 	n, size := dirStats(libDir)
 	fmt.Fprintf(progress, "kafka: %d jars (%.1f MiB) ready in %s (%s)\n", n, float64(size)/(1<<20), libDir, time.Since(start).Round(100*time.Millisecond))
-	return libDir, nil
+	return nil
 }
 
 // FetchJars runs Maven to copy the runtime jars of maven/pom.xml into dir
