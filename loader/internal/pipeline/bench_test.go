@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -213,7 +214,7 @@ func benchmarkLoad(b *testing.B, optimizeOnInsert bool) {
 func runLoad(b *testing.B, f *benchFixture, set func(*pipeline.Config), extra ...kgo.Opt) {
 	b.ResetTimer()
 	var total time.Duration
-	var insert float64
+	var insert, inserts float64
 	var toInsert time.Duration
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
@@ -240,6 +241,7 @@ func runLoad(b *testing.B, f *benchFixture, set func(*pipeline.Config), extra ..
 		total += time.Since(start)
 		b.StopTimer()
 		insert += histogramSum(b, reg, "auditpipe_loader_insert_duration_seconds")
+		inserts += float64(histogram(b, reg, "auditpipe_loader_insert_duration_seconds").GetSampleCount())
 		f.checkValues(b)
 		toInsert += ti.first().Sub(start)
 		cancel()
@@ -248,6 +250,7 @@ func runLoad(b *testing.B, f *benchFixture, set func(*pipeline.Config), extra ..
 	}
 	b.ReportMetric(float64(benchRows)*float64(b.N)/total.Seconds(), "rows/s")
 	b.ReportMetric(insert/float64(b.N), "insert-s-sum/op")
+	b.ReportMetric(float64(benchRows)*float64(b.N)/inserts, "rows/insert")
 	b.ReportMetric(toInsert.Seconds()/float64(b.N), "s-to-first-insert/op")
 }
 
@@ -275,16 +278,21 @@ func (t *timedInserter) first() time.Time {
 
 // histogramSum returns the sum of the named histogram in reg.
 func histogramSum(b *testing.B, reg *prometheus.Registry, name string) float64 {
+	return histogram(b, reg, name).GetSampleSum()
+}
+
+// histogram returns the named histogram in reg.
+func histogram(b *testing.B, reg *prometheus.Registry, name string) *dto.Histogram {
 	b.Helper()
 	mfs, err := reg.Gather()
 	require.NoError(b, err)
 	for _, mf := range mfs {
 		if mf.GetName() == name {
-			return mf.GetMetric()[0].GetHistogram().GetSampleSum()
+			return mf.GetMetric()[0].GetHistogram()
 		}
 	}
 	b.Fatalf("no metric %s", name)
-	return 0
+	return nil
 }
 
 // kafkaEngineColumns returns the Kafka table's columns: the table's, with
