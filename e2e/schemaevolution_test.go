@@ -27,6 +27,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/auditpipe/auditpipe/e2e/devstack"
+	"github.com/auditpipe/auditpipe/e2e/kafkabroker"
 	"github.com/auditpipe/auditpipe/pkg/dev/openaisim"
 	"github.com/auditpipe/auditpipe/pkg/schema"
 )
@@ -56,14 +57,26 @@ const (
 // reach ClickHouse, and the new type shows in the enricher's metric.
 // Nothing is lost or duplicated. Last, a v2 enricher refuses to start
 // against a registry holding a newer version that cannot read its records.
-func TestRollingSchemaUpgrade(t *testing.T) {
+func TestRollingSchemaUpgrade(t *testing.T) { rollingSchemaUpgrade(t, nil) }
+
+// TestRollingSchemaUpgradeOnApacheKafka is the same upgrade on a real
+// Apache Kafka 4.x broker (single-node KRaft).
+func TestRollingSchemaUpgradeOnApacheKafka(t *testing.T) {
+	broker := kafkabroker.StartTest(t)
+	rollingSchemaUpgrade(t, []string{broker.Addr()})
+}
+
+// rollingSchemaUpgrade runs the upgrade on kfake (externalKafka nil) or on
+// the brokers given.
+func rollingSchemaUpgrade(t *testing.T, externalKafka []string) {
 	v2 := buildSchemaV2(t) // in the background, while v1 runs
 	p := startPipeline(t, pipelineOptions{
 		sim: openaisim.Config{Seed: 15},
 		seed: func(sim *openaisim.Simulator) {
 			sim.GenerateSpec(openaisim.Spec{N: 150, EffectiveAt: time.Now().Add(-time.Hour)})
 		},
-		extraEnv: map[string][]string{"poller": sourceEnv()},
+		externalKafka: externalKafka,
+		extraEnv:      map[string][]string{"poller": sourceEnv()},
 	})
 	p.waitCount("SELECT count() FROM openai_audit_logs", len(p.sim.GroundTruth()), 2*time.Minute)
 	pinned := startPinnedReader(t, p)
