@@ -27,12 +27,18 @@ func TestSimulatorAttacksTripTheirRules(t *testing.T) {
 	// findings the own rule makes (default 1).
 	findings := map[string]int{openaisim.AttackIPAllowlistChanged: 4, openaisim.AttackCertificateChanged: 2, openaisim.AttackAPIKeyElevatedScopes: 2}
 	others := map[string]map[string]int{openaisim.AttackImpossibleTravel: {"login_new_country": 1}}
+	// A scenario spans the 90 s before its end. Rules key a finding by the
+	// fixed interval (10 min to a day) in which their threshold was
+	// crossed, so a burst that straddles an interval boundary rightly
+	// makes one finding per interval: end the scenarios 5 minutes past an
+	// hour, whatever the clock says.
+	end := e.base.Add(5 * time.Minute)
 	for _, kind := range openaisim.AttackKinds() {
 		t.Run(kind, func(t *testing.T) {
 			sim, err := openaisim.New(openaisim.Config{Seed: 11}, nil)
 			require.NoError(t, err)
 			defer sim.Close()
-			evs, err := sim.Attack(kind, time.Now())
+			evs, err := sim.Attack(kind, end)
 			require.NoError(t, err)
 			ws := e.ws("sim-" + kind)
 			e.insertRaw(ws, evs)
