@@ -305,19 +305,15 @@ func TestDecoderCacheIsBounded(t *testing.T) {
 	reg, cl := newRegistry(t)
 	in := sample()
 	var frames [][]byte
-	var extras []any
+	var extras []map[string]any
 	for i := range 4 {
 		extras = append(extras, map[string]any{"name": "extra" + string(rune('a'+i)), "type": "string", "default": ""})
 	}
 	// An earlier release had the extra fields: writers with them decode.
-	var extraMaps []map[string]any
-	for _, e := range extras {
-		extraMaps = append(extraMaps, e.(map[string]any))
-	}
-	dec, err := schema.NewDecoderWithReleases(cl, []schema.AvroRelease{{Version: 1, Schema: evolved(t, nil, extraMaps...)}, {Version: 2, Schema: schemas.AvroSchema}}, 2)
+	dec, err := schema.NewDecoderWithReleases(cl, []schema.AvroRelease{{Version: 1, Schema: evolved(t, nil, extras...)}, {Version: 2, Schema: schemas.AvroSchema}}, 2)
 	require.NoError(t, err)
-	for i := range 4 {
-		w := evolved(t, nil, extraMaps[i])
+	for _, extra := range extras {
+		w := evolved(t, nil, extra)
 		id, _, err := reg.RegisterSchema(contract.SubjectEnriched, sr.Schema{Schema: w})
 		require.NoError(t, err)
 		frames = append(frames, wire(t, id, w, in)) // hamba writes the default for the missing field
