@@ -157,26 +157,15 @@ func TestNewSerdeRegistration(t *testing.T) {
 // evolved returns the embedded schema with fields removed and appended.
 func evolved(t *testing.T, drop []string, add ...map[string]any) string {
 	t.Helper()
-	var s map[string]any
-	require.NoError(t, json.Unmarshal([]byte(schemas.AvroSchema), &s))
-	var fields []any
-	for _, f := range s["fields"].([]any) {
-		name := f.(map[string]any)["name"].(string)
-		keep := true
+	return edit(t, schemas.AvroSchema, func(_ map[string]any, fields []any) []any {
 		for _, d := range drop {
-			keep = keep && name != d
+			fields = withoutField(fields, d)
 		}
-		if keep {
+		for _, f := range add {
 			fields = append(fields, f)
 		}
-	}
-	for _, f := range add {
-		fields = append(fields, f)
-	}
-	s["fields"] = fields
-	b, err := json.Marshal(s)
-	require.NoError(t, err)
-	return string(b)
+		return fields
+	})
 }
 
 // wire encodes v with writer schema text and frames it with id.
