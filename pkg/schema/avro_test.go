@@ -157,26 +157,15 @@ func TestNewSerdeRegistration(t *testing.T) {
 // evolved returns the embedded schema with fields removed and appended.
 func evolved(t *testing.T, drop []string, add ...map[string]any) string {
 	t.Helper()
-	var s map[string]any
-	require.NoError(t, json.Unmarshal([]byte(schemas.AvroSchema), &s))
-	var fields []any
-	for _, f := range s["fields"].([]any) {
-		name := f.(map[string]any)["name"].(string)
-		keep := true
+	return edit(t, schemas.AvroSchema, func(_ map[string]any, fields []any) []any {
 		for _, d := range drop {
-			keep = keep && name != d
+			fields = withoutField(fields, d)
 		}
-		if keep {
+		for _, f := range add {
 			fields = append(fields, f)
 		}
-	}
-	for _, f := range add {
-		fields = append(fields, f)
-	}
-	s["fields"] = fields
-	b, err := json.Marshal(s)
-	require.NoError(t, err)
-	return string(b)
+		return fields
+	})
 }
 
 // wire encodes v with writer schema text and frames it with id.
@@ -305,19 +294,15 @@ func TestDecoderCacheIsBounded(t *testing.T) {
 	reg, cl := newRegistry(t)
 	in := sample()
 	var frames [][]byte
-	var extras []any
+	var extras []map[string]any
 	for i := range 4 {
 		extras = append(extras, map[string]any{"name": "extra" + string(rune('a'+i)), "type": "string", "default": ""})
 	}
 	// An earlier release had the extra fields: writers with them decode.
-	var extraMaps []map[string]any
-	for _, e := range extras {
-		extraMaps = append(extraMaps, e.(map[string]any))
-	}
-	dec, err := schema.NewDecoderWithReleases(cl, []schema.AvroRelease{{Version: 1, Schema: evolved(t, nil, extraMaps...)}, {Version: 2, Schema: schemas.AvroSchema}}, 2)
+	dec, err := schema.NewDecoderWithReleases(cl, []schema.AvroRelease{{Version: 1, Schema: evolved(t, nil, extras...)}, {Version: 2, Schema: schemas.AvroSchema}}, 2)
 	require.NoError(t, err)
-	for i := range 4 {
-		w := evolved(t, nil, extraMaps[i])
+	for _, extra := range extras {
+		w := evolved(t, nil, extra)
 		id, _, err := reg.RegisterSchema(contract.SubjectEnriched, sr.Schema{Schema: w})
 		require.NoError(t, err)
 		frames = append(frames, wire(t, id, w, in)) // hamba writes the default for the missing field

@@ -2,7 +2,6 @@ package schema_test
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,7 +13,6 @@ import (
 	"github.com/auditpipe/auditpipe/pkg/contract"
 	"github.com/auditpipe/auditpipe/pkg/dev/kafkatest"
 	"github.com/auditpipe/auditpipe/pkg/schema"
-	"github.com/auditpipe/auditpipe/schemas"
 )
 
 func TestRegistryProblems(t *testing.T) {
@@ -49,15 +47,6 @@ func TestRegistryClientReachesRegistry(t *testing.T) {
 	assert.Positive(t, id)
 }
 
-// v1With returns the embedded schema with one more field (JSON object).
-func v1With(t *testing.T, field string) sr.Schema {
-	t.Helper()
-	s := strings.TrimSpace(schemas.AvroSchema)
-	i := strings.LastIndex(s, "]")
-	require.Positive(t, i)
-	return sr.Schema{Type: sr.TypeAvro, Schema: s[:i] + "," + field + s[i:]}
-}
-
 // TestNewSerdeAgainstEnforcingRegistry runs NewSerde, registering and
 // looking up, against a registry that enforces compatibility.
 func TestNewSerdeAgainstEnforcingRegistry(t *testing.T) {
@@ -74,7 +63,7 @@ func TestNewSerdeAgainstEnforcingRegistry(t *testing.T) {
 		{"newer version that reads ours (a rollback over a compatible change)", func(t *testing.T, cl *sr.Client) {
 			_, err := cl.CreateSchema(ctx, subject, schema.RegistrySchema())
 			require.NoError(t, err)
-			_, err = cl.CreateSchema(ctx, subject, v1With(t, `{"name":"userAgent","type":"string","default":""}`))
+			_, err = cl.CreateSchema(ctx, subject, sr.Schema{Type: sr.TypeAvro, Schema: evolved(t, nil, map[string]any{"name": "userAgent", "type": "string", "default": ""})})
 			require.NoError(t, err)
 		}, true, nil},
 		{"newer version that cannot read ours, registering", newerIncompatible, true, []string{
@@ -124,7 +113,7 @@ func newerIncompatible(t *testing.T, cl *sr.Client) {
 	_, err := cl.CreateSchema(ctx, contract.SubjectEnriched, schema.RegistrySchema())
 	require.NoError(t, err)
 	require.NoError(t, cl.SetCompatibility(ctx, sr.SetCompatibility{Level: sr.CompatNone}, contract.SubjectEnriched)[0].Err)
-	_, err = cl.CreateSchema(ctx, contract.SubjectEnriched, v1With(t, `{"name":"extra","type":"string"}`))
+	_, err = cl.CreateSchema(ctx, contract.SubjectEnriched, sr.Schema{Type: sr.TypeAvro, Schema: evolved(t, nil, map[string]any{"name": "extra", "type": "string"})})
 	require.NoError(t, err)
 	require.NoError(t, cl.SetCompatibility(ctx, sr.SetCompatibility{Level: sr.CompatBackward}, contract.SubjectEnriched)[0].Err)
 }

@@ -57,7 +57,7 @@ func NewSerde(ctx context.Context, cl *sr.Client, subject string, register bool)
 	if err != nil {
 		return nil, 0, err
 	}
-	if err := checkNewest(ctx, cl, subject, ours); err != nil {
+	if err := checkNewest(ctx, cl, subject, ours, sch); err != nil {
 		return nil, 0, err
 	}
 	id := ours.ID
@@ -119,10 +119,11 @@ func registeredSchema(ctx context.Context, cl *sr.Client, subject string, regist
 }
 
 // checkNewest fails with ErrSchemaRejected when the subject's newest
-// version is newer than ours and cannot read records written with ours:
+// version is newer than ours (writer is its parsed schema) and cannot
+// read records written with ours:
 // consumers that upgraded to it would fail on them. A newer version that
 // can read them (a rollback over a compatible change) is fine.
-func checkNewest(ctx context.Context, cl *sr.Client, subject string, ours sr.SubjectSchema) error {
+func checkNewest(ctx context.Context, cl *sr.Client, subject string, ours sr.SubjectSchema, writer avro.Schema) error {
 	latest, err := cl.SchemaByVersion(ctx, subject, -1)
 	if err != nil {
 		return fmt.Errorf("reading the newest version of subject %q: %w", subject, err)
@@ -133,10 +134,6 @@ func checkNewest(ctx context.Context, cl *sr.Client, subject string, ours sr.Sub
 	reader, err := avro.ParseWithCache(latest.Schema.Schema, "", &avro.SchemaCache{})
 	if err != nil {
 		return fmt.Errorf("%w: the newest version %d of subject %q (schema id %d) does not parse: %w", ErrSchemaRejected, latest.Version, subject, latest.ID, err)
-	}
-	writer, err := ParseAvro()
-	if err != nil {
-		return err
 	}
 	if err := avro.NewSchemaCompatibility().Compatible(reader, writer); err != nil {
 		return fmt.Errorf("%w: subject %q holds version %d (schema id %d), newer than this release's schema v%d (version %d, id %d), and it cannot read records written with v%d: %v. "+
