@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"fmt"
 
 	"github.com/auditpipe/auditpipe/loader/internal/batch"
@@ -68,9 +69,9 @@ func (c Config) sizing() Sizing {
 	budget := c.Memory.Limit
 	def := batch.DefaultPolicy()
 	if budget == 0 {
-		s.Batch.MaxBytes = orDefault(s.Batch.MaxBytes, def.MaxBytes)
-		s.Batch.MaxRows = orDefault(s.Batch.MaxRows, def.MaxRows)
-		s.InsertConcurrency = orDefault(s.InsertConcurrency, 4)
+		s.Batch.MaxBytes = cmp.Or(s.Batch.MaxBytes, def.MaxBytes)
+		s.Batch.MaxRows = cmp.Or(s.Batch.MaxRows, def.MaxRows)
+		s.InsertConcurrency = cmp.Or(s.InsertConcurrency, 4)
 		return s
 	}
 	fetch := min(max(budget/fetchShare, config.MiB), kafka.DefaultFetchMaxBytes)
@@ -131,11 +132,4 @@ func heapBudget(c Config) config.ByteSize {
 
 func roundUpMiB(b config.ByteSize) config.ByteSize {
 	return (b + config.MiB - 1) / config.MiB * config.MiB
-}
-
-func orDefault(v, def int) int {
-	if v == 0 {
-		return def
-	}
-	return v
 }
