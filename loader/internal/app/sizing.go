@@ -107,7 +107,7 @@ func (c Config) budgetProblem(s Sizing) error {
 	fetch := fetchCopies * s.Kafka.FetchMaxBytes
 	batchBytes := config.ByteSize(s.Batch.MaxBytes)
 	if c.Batch.MaxBytes == 0 && batchBytes < minBatchBytes {
-		need := (reserve+fetch+batchCopies*minBatchBytes)*100/heapShare + max(budget/6, 32*config.MiB)
+		need := (reserve+fetch+batchCopies*minBatchBytes)*100/heapShare + c.Memory.Headroom()
 		return fmt.Errorf("memory.limit: %s leaves less than %s for a batch after %s of runtime and %s of Kafka fetches (%d x kafka.fetch_max_bytes); raise memory.limit to at least %s",
 			budget, minBatchBytes, reserve, fetch, fetchCopies, roundUpMiB(need))
 	}
@@ -121,7 +121,7 @@ func (c Config) budgetProblem(s Sizing) error {
 		fix = "lower kafka.fetch_max_bytes"
 	}
 	return fmt.Errorf("batch.max_bytes: %s does not fit memory.limit %s: the loader holds up to %d x batch.max_bytes (the batch being inserted, the next one decoded meanwhile, and the insert's buffers, about two batches) + %s of Kafka fetches (%d x kafka.fetch_max_bytes) + %s of runtime at rest = %s, above the %s the loader allows itself (%d%% of Go's soft limit); %s, or raise memory.limit to at least %s",
-		batchBytes, budget, batchCopies, fetch, fetchCopies, reserve, roundUpMiB(used), roundUpMiB(soft), heapShare, fix, roundUpMiB(used*100/heapShare+max(budget/6, 32*config.MiB)+1))
+		batchBytes, budget, batchCopies, fetch, fetchCopies, reserve, roundUpMiB(used), roundUpMiB(soft), heapShare, fix, roundUpMiB(used*100/heapShare+c.Memory.Headroom()+1))
 }
 
 // heapBudget is the live heap the loader plans for: heapShare of Go's

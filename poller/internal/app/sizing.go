@@ -80,7 +80,7 @@ func (c Config) budgetProblem() error {
 	return fmt.Errorf("memory.limit: %d sources need %s (%s each: %s for the source's Kafka client + collection.dedup_capacity %d x %d B) + %s of runtime + %s for one slice in flight (collection.max_slice_events %d x %s), above the %s Go's soft limit allows; %s, split the sources over poller deployments, or raise memory.limit to at least %s",
 		len(c.Sources), roundUpMiB(sources), roundUpKiB(c.perSource()), config.ByteSize(sourceBytes), c.Collection.DedupCapacity, idBytes,
 		reserve, roundUpMiB(c.sliceBytes()), c.Collection.MaxSliceEvents, config.ByteSize(sliceEventBytes), roundUpMiB(soft), fix,
-		roundUpMiB(need+max(budget/6, 32*config.MiB)+1))
+		roundUpMiB(need+c.Memory.Headroom()+1))
 }
 
 // sizedKafka returns the Kafka configuration with its unset fetch bounds
