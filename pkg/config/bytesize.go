@@ -31,6 +31,9 @@ func ParseByteSize(s string) (ByteSize, error) {
 	return ByteSize(n), nil
 }
 
+// RoundUp returns b rounded up to a multiple of unit (e.g. MiB).
+func (b ByteSize) RoundUp(unit ByteSize) ByteSize { return (b + unit - 1) / unit * unit }
+
 // Bytes returns the size as an int64.
 func (b ByteSize) Bytes() int64 { return int64(b) }
 

@@ -79,3 +79,15 @@ func TestLoadByteSize(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "limit: 256 MiB\n", out)
 }
+
+func TestByteSizeRoundUp(t *testing.T) {
+	for _, tc := range []struct{ in, unit, want config.ByteSize }{
+		{0, config.MiB, 0},
+		{1, config.MiB, config.MiB},
+		{config.MiB, config.MiB, config.MiB},
+		{config.MiB + 1, config.MiB, 2 * config.MiB},
+		{1500, config.KiB, 2 * config.KiB},
+	} {
+		require.Equal(t, tc.want, tc.in.RoundUp(tc.unit), "%d up to %s", int64(tc.in), tc.unit)
+	}
+}

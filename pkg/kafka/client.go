@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -139,9 +140,9 @@ func (c Config) baseOptions() []kgo.Opt {
 		kgo.ProducerLinger(c.Linger),
 		kgo.FetchMaxWait(c.FetchMaxWait),
 		kgo.MaxBufferedRecords(c.MaxBufferedRecords),
-		kgo.MaxBufferedBytes(orDefault(c.MaxBufferedBytes, DefaultMaxBufferedBytes)),
-		kgo.FetchMaxBytes(int32(orDefault(c.FetchMaxBytes, DefaultFetchMaxBytes))), //nolint:gosec // validated: at most 100 MiB
-		kgo.FetchMaxPartitionBytes(int32(orDefault(c.FetchMaxPartitionBytes, DefaultFetchMaxPartitionBytes))), //nolint:gosec // at most fetch_max_bytes
+		kgo.MaxBufferedBytes(cmp.Or(c.MaxBufferedBytes, DefaultMaxBufferedBytes)),
+		kgo.FetchMaxBytes(int32(cmp.Or(c.FetchMaxBytes, DefaultFetchMaxBytes))), //nolint:gosec // validated: at most 100 MiB
+		kgo.FetchMaxPartitionBytes(int32(cmp.Or(c.FetchMaxPartitionBytes, DefaultFetchMaxPartitionBytes))), //nolint:gosec // at most fetch_max_bytes
 	}
 }
 
@@ -175,15 +176,6 @@ func clientMetrics(reg prometheus.Registerer, component string) *kprom.Metrics {
 		kprom.FetchAndProduceDetail(kprom.ByTopic, kprom.Records, kprom.Batches,
 			kprom.UncompressedBytes, kprom.CompressedBytes, kprom.ConsistentNaming),
 	)
-}
-
-// orDefault returns v, or def when v is 0 (not configured).
-func orDefault[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 // compressionCodecs returns kgo's preference list for name: the codec, then

@@ -63,7 +63,13 @@ const NonGoHeadroom = 32 * config.MiB
 // that sum within memory.limit. The services size their buffers within
 // the soft limit.
 func (m MemoryConfig) SoftLimit() int64 {
-	return (m.Limit - max(m.Limit/6, NonGoHeadroom)).Bytes()
+	return (m.Limit - m.Headroom()).Bytes()
+}
+
+// Headroom is the part of Limit kept out of Go's soft limit (see
+// SoftLimit): a sixth of it, and at least NonGoHeadroom.
+func (m MemoryConfig) Headroom() config.ByteSize {
+	return max(m.Limit/6, NonGoHeadroom)
 }
 
 // Validate checks the budget's range.

@@ -120,19 +120,16 @@ type BatchConfig struct {
 	batch.Policy `koanf:",squash"`
 }
 
-// Validate checks the keys as configured.
+// Validate checks the keys as configured: batch.Policy's checks, with
+// max_rows and max_bytes allowed to be 0.
 func (c BatchConfig) Validate() error {
-	var errs []error
+	var negative error
 	if c.MaxRows < 0 || c.MaxBytes < 0 {
-		errs = append(errs, errors.New("max_rows, max_bytes: must not be negative (0: derived from memory.limit)"))
+		negative = errors.New("max_rows, max_bytes: must not be negative (0: derived from memory.limit)")
 	}
-	if c.MaxAge <= 0 {
-		errs = append(errs, errors.New("max_age: must be positive"))
-	}
-	if c.BoundaryWait <= 0 {
-		errs = append(errs, errors.New("boundary_wait: must be positive"))
-	}
-	return errors.Join(errs...)
+	p := c.Policy
+	p.MaxRows, p.MaxBytes = 1, 1 // checked above
+	return errors.Join(negative, p.Validate())
 }
 
 // Validate checks the registry section.

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"fmt"
 
 	"github.com/auditpipe/auditpipe/loader/internal/batch"
@@ -68,9 +69,9 @@ func (c Config) sizing() Sizing {
 	budget := c.Memory.Limit
 	def := batch.DefaultPolicy()
 	if budget == 0 {
-		s.Batch.MaxBytes = orDefault(s.Batch.MaxBytes, def.MaxBytes)
-		s.Batch.MaxRows = orDefault(s.Batch.MaxRows, def.MaxRows)
-		s.InsertConcurrency = orDefault(s.InsertConcurrency, 4)
+		s.Batch.MaxBytes = cmp.Or(s.Batch.MaxBytes, def.MaxBytes)
+		s.Batch.MaxRows = cmp.Or(s.Batch.MaxRows, def.MaxRows)
+		s.InsertConcurrency = cmp.Or(s.InsertConcurrency, 4)
 		return s
 	}
 	fetch := min(max(budget/fetchShare, config.MiB), kafka.DefaultFetchMaxBytes)
@@ -106,9 +107,9 @@ func (c Config) budgetProblem(s Sizing) error {
 	fetch := fetchCopies * s.Kafka.FetchMaxBytes
 	batchBytes := config.ByteSize(s.Batch.MaxBytes)
 	if c.Batch.MaxBytes == 0 && batchBytes < minBatchBytes {
-		need := (reserve+fetch+batchCopies*minBatchBytes)*100/heapShare + max(budget/6, 32*config.MiB)
+		need := (reserve+fetch+batchCopies*minBatchBytes)*100/heapShare + c.Memory.Headroom()
 		return fmt.Errorf("memory.limit: %s leaves less than %s for a batch after %s of runtime and %s of Kafka fetches (%d x kafka.fetch_max_bytes); raise memory.limit to at least %s",
-			budget, minBatchBytes, reserve, fetch, fetchCopies, roundUpMiB(need))
+			budget, minBatchBytes, reserve, fetch, fetchCopies, need.RoundUp(config.MiB))
 	}
 	used := reserve + fetch + batchCopies*batchBytes
 	if used <= soft {
@@ -120,22 +121,11 @@ func (c Config) budgetProblem(s Sizing) error {
 		fix = "lower kafka.fetch_max_bytes"
 	}
 	return fmt.Errorf("batch.max_bytes: %s does not fit memory.limit %s: the loader holds up to %d x batch.max_bytes (the batch being inserted, the next one decoded meanwhile, and the insert's buffers, about two batches) + %s of Kafka fetches (%d x kafka.fetch_max_bytes) + %s of runtime at rest = %s, above the %s the loader allows itself (%d%% of Go's soft limit); %s, or raise memory.limit to at least %s",
-		batchBytes, budget, batchCopies, fetch, fetchCopies, reserve, roundUpMiB(used), roundUpMiB(soft), heapShare, fix, roundUpMiB(used*100/heapShare+max(budget/6, 32*config.MiB)+1))
+		batchBytes, budget, batchCopies, fetch, fetchCopies, reserve, used.RoundUp(config.MiB), soft.RoundUp(config.MiB), heapShare, fix, (used*100/heapShare + c.Memory.Headroom() + 1).RoundUp(config.MiB))
 }
 
 // heapBudget is the live heap the loader plans for: heapShare of Go's
 // soft limit.
 func heapBudget(c Config) config.ByteSize {
 	return config.ByteSize(c.Memory.SoftLimit()) * heapShare / 100
-}
-
-func roundUpMiB(b config.ByteSize) config.ByteSize {
-	return (b + config.MiB - 1) / config.MiB * config.MiB
-}
-
-func orDefault(v, def int) int {
-	if v == 0 {
-		return def
-	}
-	return v
 }

@@ -78,9 +78,9 @@ func (c Config) budgetProblem() error {
 		fix = fmt.Sprintf("lower collection.dedup_capacity to at most %d", capacity)
 	}
 	return fmt.Errorf("memory.limit: %d sources need %s (%s each: %s for the source's Kafka client + collection.dedup_capacity %d x %d B) + %s of runtime + %s for one slice in flight (collection.max_slice_events %d x %s), above the %s Go's soft limit allows; %s, split the sources over poller deployments, or raise memory.limit to at least %s",
-		len(c.Sources), roundUpMiB(sources), roundUpKiB(c.perSource()), config.ByteSize(sourceBytes), c.Collection.DedupCapacity, idBytes,
-		reserve, roundUpMiB(c.sliceBytes()), c.Collection.MaxSliceEvents, config.ByteSize(sliceEventBytes), roundUpMiB(soft), fix,
-		roundUpMiB(need+max(budget/6, 32*config.MiB)+1))
+		len(c.Sources), sources.RoundUp(config.MiB), c.perSource().RoundUp(config.KiB), config.ByteSize(sourceBytes), c.Collection.DedupCapacity, idBytes,
+		reserve, c.sliceBytes().RoundUp(config.MiB), c.Collection.MaxSliceEvents, config.ByteSize(sliceEventBytes), soft.RoundUp(config.MiB), fix,
+		(need + c.Memory.Headroom() + 1).RoundUp(config.MiB))
 }
 
 // sizedKafka returns the Kafka configuration with its unset fetch bounds
@@ -94,12 +94,4 @@ func (c Config) sizedKafka() kafka.Config {
 		return c.Kafka
 	}
 	return c.Kafka.Sized(2<<20, 0)
-}
-
-func roundUpMiB(b config.ByteSize) config.ByteSize {
-	return (b + config.MiB - 1) / config.MiB * config.MiB
-}
-
-func roundUpKiB(b config.ByteSize) config.ByteSize {
-	return (b + config.KiB - 1) / config.KiB * config.KiB
 }
