@@ -90,5 +90,5 @@ func (c Config) budgetProblem() error {
 	return fmt.Errorf("memory.limit: %s does not fit the enricher: %s of runtime + %s of GeoIP cache (geo.cache_size %d x ~%d B) + %s of Kafka fetches (%d x kafka.fetch_max_bytes) + %s of producer buffer (kafka.max_buffered_bytes) + %s for a transaction (2 x %d max_poll_records x %s) exceed the %s the enricher allows itself (%d%% of Go's soft limit) by %s; lower max_poll_records, geo.cache_size or the Kafka buffers, or raise memory.limit to at least %s",
 		budget, reserve, config.ByteSize(c.Geo.CacheSize)*geoEntryBytes, c.Geo.CacheSize, geoEntryBytes, fetchCopies*s.Kafka.FetchMaxBytes, fetchCopies,
 		config.ByteSize(s.Kafka.MaxBufferedBytes), need, s.MaxPollRecords, recordBytes,
-		(config.ByteSize(c.Memory.SoftLimit())*heapShare/100).RoundUp(config.MiB), heapShare, over.RoundUp(config.MiB), (budget+over*100/heapShare*6/5+1).RoundUp(config.MiB))
+		(config.ByteSize(c.Memory.SoftLimit()) * heapShare / 100).RoundUp(config.MiB), heapShare, over.RoundUp(config.MiB), (budget + over*100/heapShare*6/5 + 1).RoundUp(config.MiB))
 }
