@@ -115,7 +115,7 @@ func TestDiff(t *testing.T) {
 	assert.Equal(t, "proj_1", recs[2].ProjectID)
 
 	second := snap("s2", false, all(map[inventory.Kind]inventory.Listing{
-		inventory.KindUser: {Objects: []inventory.Object{obj("user-a", `{"role":"owner","id":"user-a"}`), obj("user-c", `{"id":"user-c","role":"reader"}`)}},
+		inventory.KindUser:          {Objects: []inventory.Object{obj("user-a", `{"role":"owner","id":"user-a"}`), obj("user-c", `{"id":"user-c","role":"reader"}`)}},
 		inventory.KindProjectAPIKey: {Objects: []inventory.Object{{ID: "key_1", ProjectID: "proj_1", Raw: json.RawMessage(`{"id":"key_1","last_used_at":50}`)}}},
 	}))
 	recs, h2, err := inventory.Diff(h1, second)
