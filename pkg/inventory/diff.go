@@ -18,9 +18,10 @@ type Object struct {
 	Raw json.RawMessage
 }
 
-// ObjectID returns the id an object of kind k is known by: its "id", or
-// for the singletons the project's id (or "organization"), and for a role
-// assignment <principal id>/<role id>.
+// ObjectID returns the id an object of kind k is known by: its "id"; for
+// the singletons the project's id (or "organization"); for project users
+// and rate limits <project id>/<id>; for a role assignment <principal
+// id>/<role id>.
 func ObjectID(k Kind, scopeID string, raw json.RawMessage) (string, error) {
 	var o struct {
 		ID string `json:"id"`
@@ -33,6 +34,13 @@ func ObjectID(k Kind, scopeID string, raw json.RawMessage) (string, error) {
 		return "organization", nil
 	case KindProjectSpendLimit, KindProjectDataRetention:
 		return scopeID, nil
+	case KindProjectUser, KindProjectRateLimit:
+		// Unique within their project only (a user is in several projects;
+		// every project has a rl-gpt-4o).
+		if o.ID == "" || scopeID == "" {
+			return "", fmt.Errorf("a %s needs its id and its project (%q, %q)", k, o.ID, scopeID)
+		}
+		return scopeID + "/" + o.ID, nil
 	case KindRoleAssignment:
 		if o.ID == "" || scopeID == "" {
 			return "", fmt.Errorf("a role assignment needs its role id and its principal (%q, %q)", o.ID, scopeID)

@@ -49,6 +49,8 @@ func TestObjectID(t *testing.T) {
 		{inventory.KindSpendLimit, "", `{"object":"organization.spend_limit"}`, "organization", false},
 		{inventory.KindProjectDataRetention, "proj_1", `{"type":"zero_data_retention"}`, "proj_1", false},
 		{inventory.KindRoleAssignment, "user-1", `{"id":"role_1"}`, "user-1/role_1", false},
+		{inventory.KindProjectRateLimit, "proj_1", `{"id":"rl-gpt-4o"}`, "proj_1/rl-gpt-4o", false},
+		{inventory.KindProjectUser, "proj_1", `{"id":"user-1"}`, "proj_1/user-1", false},
 		{inventory.KindRoleAssignment, "", `{"id":"role_1"}`, "", true},
 		{inventory.KindUser, "", `{"email":"x"}`, "", true},
 		{inventory.KindUser, "", `[]`, "", true},
