@@ -27,7 +27,7 @@ const maxControlBody = 64 << 20
 //	GET    /_sim/truth       ground truth (every visible event, newest first)
 //	GET    /_sim/served      times each id was served
 //	GET    /_sim/networks    the address blocks sessions come from
-//	GET    /_sim/event_types the 145 known event types
+//	GET    /_sim/event_types the 147 known event types
 //	POST   /_sim/drop        ?n=&type=&effective_at= change the inventory without an audit event
 //	GET    /_sim/dropped     the events dropped on purpose
 //	GET    /_sim/healthz     200 "ok"

@@ -73,7 +73,7 @@ func (g *generator) drawType() string {
 }
 
 // backlog returns n items spread over [now-span, now], oldest first. When
-// n >= 145 every known type occurs at least once. Items come in groups of
+// n >= 147 every known type occurs at least once. Items come in groups of
 // cfg.SameSecondBurst sharing one effective_at second.
 func (g *generator) backlog(n int, now time.Time, span time.Duration) [][]byte {
 	if n <= 0 {
