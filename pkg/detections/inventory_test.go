@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -199,38 +198,13 @@ func (e *env) insertSnapshot(ws, id string, at time.Time, prev inventory.Hashes,
 }
 
 // insertRecords inserts records into the inventory tables, as the loader
-// will: the snapshot record into openai_inventory_snapshots, the others
-// into openai_inventory_changes.
+// will.
 func (e *env) insertRecords(recs []inventory.Record) {
 	e.t.Helper()
-	var changes, snaps strings.Builder
-	fmt.Fprintf(&changes, "INSERT INTO `%s`.openai_inventory_changes FORMAT JSONEachRow\n", e.opts.Database)
-	fmt.Fprintf(&snaps, "INSERT INTO `%s`.openai_inventory_snapshots FORMAT JSONEachRow\n", e.opts.Database)
-	ts := func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000") }
-	for _, r := range recs {
-		var row map[string]any
-		if r.Kind == inventory.KindSnapshot {
-			var s inventory.Summary
-			require.NoError(e.t, json.Unmarshal(r.Object, &s))
-			row = map[string]any{"workspaceID": r.WorkspaceID, "sourceID": r.SourceID, "snapshotID": r.SnapshotID, "snapshotAt": ts(r.SnapshotAt),
-				"finishedAt": ts(s.FinishedAt), "baseline": r.Baseline, "complete": s.Complete, "counts": s.Counts, "failed": s.Failed,
-				"requests": s.Requests, "receivedAt": ts(time.Now())}
-		} else {
-			row = map[string]any{"workspaceID": r.WorkspaceID, "sourceID": r.SourceID, "snapshotID": r.SnapshotID, "snapshotAt": ts(r.SnapshotAt),
-				"kind": r.Kind, "objectID": r.ObjectID, "projectID": r.ProjectID, "op": r.Op, "baseline": r.Baseline, "hash": r.Hash,
-				"object": string(r.Object), "receivedAt": ts(time.Now())}
-		}
-		line, err := json.Marshal(row)
-		require.NoError(e.t, err)
-		b := &changes
-		if r.Kind == inventory.KindSnapshot {
-			b = &snaps
-		}
-		b.Write(line)
-		b.WriteByte('\n')
-	}
-	require.NoError(e.t, chservertest.Exec(e.url, changes.String()))
-	require.NoError(e.t, chservertest.Exec(e.url, snaps.String()))
+	changes, snaps, err := openaisimtest.InventoryInserts(e.opts.Database, recs)
+	require.NoError(e.t, err)
+	require.NoError(e.t, chservertest.Exec(e.url, changes))
+	require.NoError(e.t, chservertest.Exec(e.url, snaps))
 }
 
 func listingOf(objs []invObj) map[inventory.Kind]inventory.Listing {

@@ -171,3 +171,38 @@ func deref(s *string) string {
 	}
 	return *s
 }
+
+// InventoryInserts renders records as the loader inserts them: two
+// INSERT … FORMAT JSONEachRow statements into database db, the snapshot
+// records into openai_inventory_snapshots (their summary's fields as
+// columns), the object records into openai_inventory_changes (the object
+// as its JSON text, receivedAt now). Tests load snapshots with it.
+func InventoryInserts(db string, recs []inventory.Record) (changes, snapshots string, err error) {
+	var c, s strings.Builder
+	fmt.Fprintf(&c, "INSERT INTO `%s`.openai_inventory_changes FORMAT JSONEachRow\n", db)
+	fmt.Fprintf(&s, "INSERT INTO `%s`.openai_inventory_snapshots FORMAT JSONEachRow\n", db)
+	ts := func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000") }
+	now := ts(time.Now())
+	for _, r := range recs {
+		row := map[string]any{"workspaceID": r.WorkspaceID, "sourceID": r.SourceID, "snapshotID": r.SnapshotID,
+			"snapshotAt": ts(r.SnapshotAt), "baseline": r.Baseline, "receivedAt": now}
+		b := &c
+		if r.Kind == inventory.KindSnapshot {
+			var sum inventory.Summary
+			if err := json.Unmarshal(r.Object, &sum); err != nil {
+				return "", "", fmt.Errorf("snapshot %s: %w", r.SnapshotID, err)
+			}
+			row["finishedAt"], row["complete"], row["counts"], row["failed"], row["requests"] = ts(sum.FinishedAt), sum.Complete, sum.Counts, sum.Failed, sum.Requests
+			b = &s
+		} else {
+			row["kind"], row["objectID"], row["projectID"], row["op"], row["hash"], row["object"] = r.Kind, r.ObjectID, r.ProjectID, r.Op, r.Hash, string(r.Object)
+		}
+		line, err := json.Marshal(row)
+		if err != nil {
+			return "", "", err
+		}
+		b.Write(line)
+		b.WriteByte('\n')
+	}
+	return c.String(), s.String(), nil
+}
