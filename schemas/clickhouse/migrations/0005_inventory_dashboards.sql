@@ -45,14 +45,14 @@ GROUP BY t ORDER BY t$$),
 FROM {{.Database}}_detections.openai_audit_detections FINAL
 WHERE detectedAt >= toStartOfInterval(now() - {seconds:UInt32}, INTERVAL {rounding:UInt32} SECOND)
 GROUP BY t, severity ORDER BY t, severity$$),
-('auditpipe', 'API keys by last use (now), per day', $$SELECT toStartOfInterval(greatest(lastUsedAt, createdAt), INTERVAL greatest({rounding:UInt32}, 86400) SECOND)::INT AS t, kind, count() AS keys
+('auditpipe', 'API keys by last use (now), per day', $$SELECT toStartOfInterval(greatest(lastUsedAt, createdAt), INTERVAL greatest({rounding:UInt32}, 86400) SECOND)::INT AS t, CAST(kind AS String) AS kind, count() AS keys
 FROM {{.Database}}.openai_inventory_keys
 GROUP BY t, kind ORDER BY t, kind$$),
-('auditpipe', 'Inventory changes by kind', $$SELECT toStartOfInterval(snapshotAt, INTERVAL {rounding:UInt32} SECOND)::INT AS t, toString(kind) AS kind, count() AS changes
+('auditpipe', 'Inventory changes by kind', $$SELECT toStartOfInterval(snapshotAt, INTERVAL {rounding:UInt32} SECOND)::INT AS t, CAST(kind AS String) AS kind, count() AS changes
 FROM {{.Database}}.openai_inventory_changes FINAL
 WHERE snapshotAt >= toStartOfInterval(now() - {seconds:UInt32}, INTERVAL {rounding:UInt32} SECOND) AND NOT baseline
 GROUP BY t, kind ORDER BY t, kind$$),
-('auditpipe', 'Posture findings by rule', $$SELECT toStartOfInterval(detectedAt, INTERVAL {rounding:UInt32} SECOND)::INT AS t, toString(rule) AS rule, count() AS findings
+('auditpipe', 'Posture findings by rule', $$SELECT toStartOfInterval(detectedAt, INTERVAL {rounding:UInt32} SECOND)::INT AS t, CAST(rule AS String) AS rule, count() AS findings
 FROM {{.Database}}_detections.openai_audit_detections FINAL
 WHERE detectedAt >= toStartOfInterval(now() - {seconds:UInt32}, INTERVAL {rounding:UInt32} SECOND)
   AND rule IN ('api_key_unused', 'admin_api_key_long_lived', 'api_key_orphaned', 'owners_beyond_threshold', 'invite_pending_too_long', 'certificate_expiring', 'project_without_rate_limits')
