@@ -63,6 +63,10 @@ func listed(s inventory.Snapshot, k inventory.Kind) map[string]json.RawMessage {
 func TestInventoryFollowsTheAuditLog(t *testing.T) {
 	t.Parallel()
 	sim := openaisimtest.Start(t, openaisim.Config{Seed: 5, Backlog: 1500, BacklogSpan: 72 * time.Hour})
+	// Whatever the backlog left, one of each creation last.
+	for _, typ := range []string{"api_key.created", "certificate.created", "group.created", "role.created", "service_account.created"} {
+		sim.GenerateSpec(openaisim.Spec{N: 1, Type: typ})
+	}
 	snap := openaisimtest.ListInventory(t.Context(), http.DefaultClient, sim.URL()+"/v1", adminKey)
 	for k, l := range snap.Kinds {
 		require.NoError(t, l.Err, "listing %s", k)

@@ -3,7 +3,10 @@
 -- 0003: API keys by the day of their last use (creation when never used)
 -- from openai_inventory_keys, the inventory's change rows per kind (the
 -- daily baselines left out), the posture rules' findings, and audit_gap's
--- findings by the end of their window. The view is replaced whole.
+-- findings by the end of their window. The three windowed charts fill
+-- their window with zeros (WITH FILL FROM … TO …), so that they draw before
+-- the first inventory snapshot or finding (the page shows an error for an
+-- empty result). The view is replaced whole.
 CREATE OR REPLACE VIEW {{.Database}}.auditpipe_dashboards{{.OnCluster}}
 AS SELECT dashboard, title, query
 FROM values('dashboard String, title String, query String',
@@ -51,14 +54,14 @@ GROUP BY t, kind ORDER BY t, kind$$),
 ('auditpipe', 'Inventory changes by kind', $$SELECT toStartOfInterval(snapshotAt, INTERVAL {rounding:UInt32} SECOND)::INT AS t, CAST(kind AS String) AS kind, count() AS changes
 FROM {{.Database}}.openai_inventory_changes FINAL
 WHERE snapshotAt >= toStartOfInterval(now() - {seconds:UInt32}, INTERVAL {rounding:UInt32} SECOND) AND NOT baseline
-GROUP BY t, kind ORDER BY t, kind$$),
+GROUP BY t, kind ORDER BY t WITH FILL FROM toStartOfInterval(now() - {seconds:UInt32}, INTERVAL {rounding:UInt32} SECOND)::INT TO now()::INT STEP {rounding:UInt32}, kind$$),
 ('auditpipe', 'Posture findings by rule', $$SELECT toStartOfInterval(detectedAt, INTERVAL {rounding:UInt32} SECOND)::INT AS t, CAST(rule AS String) AS rule, count() AS findings
 FROM {{.Database}}_detections.openai_audit_detections FINAL
 WHERE detectedAt >= toStartOfInterval(now() - {seconds:UInt32}, INTERVAL {rounding:UInt32} SECOND)
   AND rule IN ('api_key_unused', 'admin_api_key_long_lived', 'api_key_orphaned', 'owners_beyond_threshold', 'invite_pending_too_long', 'certificate_expiring', 'project_without_rate_limits')
-GROUP BY t, rule ORDER BY t, rule$$),
+GROUP BY t, rule ORDER BY t WITH FILL FROM toStartOfInterval(now() - {seconds:UInt32}, INTERVAL {rounding:UInt32} SECOND)::INT TO now()::INT STEP {rounding:UInt32}, rule$$),
 ('auditpipe', 'Audit gaps (changes the audit log did not report)', $$SELECT toStartOfInterval(windowEnd, INTERVAL {rounding:UInt32} SECOND)::INT AS t, count() AS gaps
 FROM {{.Database}}_detections.openai_audit_detections FINAL
 WHERE windowEnd >= toStartOfInterval(now() - {seconds:UInt32}, INTERVAL {rounding:UInt32} SECOND) AND rule = 'audit_gap'
-GROUP BY t ORDER BY t$$)
+GROUP BY t ORDER BY t WITH FILL FROM toStartOfInterval(now() - {seconds:UInt32}, INTERVAL {rounding:UInt32} SECOND)::INT TO now()::INT STEP {rounding:UInt32}$$)
 );
