@@ -59,13 +59,14 @@ const clickhouseUID = "auditpipe-clickhouse"
 func loadPipelineForDashboards(t *testing.T) *pipeline {
 	t.Helper()
 	var inventoryRecords []inventory.Record
+	var droppedKey string
 	p := startPipeline(t, pipelineOptions{
 		sim: openaisim.Config{Seed: 17, Backlog: 600, BacklogSpan: 20 * time.Hour},
 		seed: func(sim *openaisim.Simulator) {
 			allTypesBacklog(sim)
 			_, err := sim.Attack(openaisim.AttackAll, time.Now().Add(-time.Minute))
 			require.NoError(t, err)
-			inventoryRecords = inventorySnapshots(t, sim)
+			inventoryRecords, droppedKey = inventorySnapshots(t, sim)
 		},
 		extraEnv: map[string][]string{"poller": sourceEnv()},
 	})
@@ -93,6 +94,10 @@ func loadPipelineForDashboards(t *testing.T) *pipeline {
 		p.mustQuery("SYSTEM WAIT VIEW " + det + "." + r["name"].(string))
 	}
 	t.Logf("%d events loaded; detections refreshed in %s", n, time.Since(start).Round(time.Millisecond))
+	// The audit log went through the real poller and enricher: audit_gap
+	// finds the dropped event's key, and nothing else.
+	assert.Equal(t, "project_api_key/"+droppedKey+"\tappeared\n",
+		p.mustQuery("SELECT entity, details['change'] FROM "+det+".openai_audit_detections FINAL WHERE rule = 'audit_gap' ORDER BY entity")+"\n")
 	return p
 }
 
@@ -100,9 +105,9 @@ func loadPipelineForDashboards(t *testing.T) *pipeline {
 // the poller's collector will, and returns the change records: a baseline
 // three hours ago, then changes through audited events and one dropped on
 // purpose (an audit gap), a snapshot two hours ago, and one ten minutes ago
-// (a current inventory for the posture rules). The source is the one
-// sourceEnv configures.
-func inventorySnapshots(t *testing.T, sim *openaisim.Simulator) []inventory.Record {
+// (a current inventory for the posture rules), and the dropped key's id.
+// The source is the one sourceEnv configures.
+func inventorySnapshots(t *testing.T, sim *openaisim.Simulator) ([]inventory.Record, string) {
 	srv := httptest.NewServer(sim.Handler())
 	defer srv.Close()
 	var out []inventory.Record
@@ -122,10 +127,17 @@ func inventorySnapshots(t *testing.T, sim *openaisim.Simulator) []inventory.Reco
 	for _, typ := range []string{"api_key.created", "user.deleted", "invite.sent", "certificate.created", "project.created"} {
 		sim.GenerateSpec(openaisim.Spec{N: 1, Type: typ, EffectiveAt: now.Add(-150 * time.Minute)})
 	}
-	sim.DropAudit(openaisim.Spec{N: 1, Type: "api_key.created", EffectiveAt: now.Add(-150 * time.Minute)})
+	dropped := sim.DropAudit(openaisim.Spec{N: 1, Type: "api_key.created", EffectiveAt: now.Add(-150 * time.Minute)})
+	require.Len(t, dropped, 1)
+	var payload struct {
+		Created struct {
+			ID string `json:"id"`
+		} `json:"api_key.created"`
+	}
+	require.NoError(t, json.Unmarshal(dropped[0].Raw, &payload))
 	snap("s2", now.Add(-2*time.Hour))
 	snap("s3", now.Add(-10*time.Minute))
-	return out
+	return out, payload.Created.ID
 }
 
 // TestDashboards loads a pipeline once and checks what users look at: every
