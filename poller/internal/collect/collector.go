@@ -1,6 +1,7 @@
 package collect
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/binary"
@@ -424,13 +425,14 @@ func (c *Collector) fetchSlice(ctx context.Context, stream string, q upstream.Qu
 		for _, it := range page.Items {
 			items = append(items, c.arrival(it, q, arrived))
 		}
-		pe := &PaginationError{Stream: stream, GTE: q.GTE, LT: q.LT, Pages: pages, Events: len(items), Cursor: c.text(q.After)}
+		fail := func(what string) error {
+			return &PaginationError{Stream: stream, GTE: q.GTE, LT: q.LT, Pages: pages, Events: len(items), Cursor: c.text(q.After), What: what}
+		}
 		if len(items) > c.src.MaxSliceEvents {
 			if span > 1 {
 				return nil, nil, errTooMany
 			}
-			pe.What = fmt.Sprintf("more than collection.max_slice_events (%d) events in one second, which cannot be split: raise collection.max_slice_events", c.src.MaxSliceEvents)
-			return nil, nil, pe
+			return nil, nil, fail(fmt.Sprintf("more than collection.max_slice_events (%d) events in one second, which cannot be split: raise collection.max_slice_events", c.src.MaxSliceEvents))
 		}
 		if !page.HasMore || len(page.Items) == 0 || page.LastID == nil || *page.LastID == "" {
 			return items, arrivals, nil
@@ -438,14 +440,11 @@ func (c *Collector) fetchSlice(ctx context.Context, stream string, q upstream.Qu
 		next := *page.LastID
 		switch at, seen := requested[next]; {
 		case next == q.After:
-			pe.What = "the API answered with has_more=true and the cursor it was asked for as last_id: the cursor did not advance"
-			return nil, nil, pe
+			return nil, nil, fail("the API answered with has_more=true and the cursor it was asked for as last_id: the cursor did not advance")
 		case seen:
-			pe.What = fmt.Sprintf("the API answered with has_more=true and last_id %q, already requested at page %d: the cursors cycle", c.text(next), at)
-			return nil, nil, pe
+			return nil, nil, fail(fmt.Sprintf("the API answered with has_more=true and last_id %q, already requested at page %d: the cursors cycle", c.text(next), at))
 		case pages >= c.maxPages():
-			pe.What = fmt.Sprintf("%d pages for at most collection.max_slice_events (%d) events at page_size %d: the API's pages do not end", pages, c.src.MaxSliceEvents, c.src.PageSize)
-			return nil, nil, pe
+			return nil, nil, fail(fmt.Sprintf("%d pages for at most collection.max_slice_events (%d) events at page_size %d: the API's pages do not end", pages, c.src.MaxSliceEvents, c.src.PageSize))
 		}
 		requested[next] = pages + 1
 		q.After = next
@@ -469,16 +468,18 @@ func (c *Collector) arrival(it upstream.Item, q upstream.Query, arrived time.Tim
 	}
 	if size := c.recordBytes(it); c.src.MaxRecordBytes > 0 && size > c.src.MaxRecordBytes {
 		f.oversize = size
-		f.Raw = f.Raw[:min(len(f.Raw), dlqBodyBytes)]
+		f.Raw = bytes.Clone(f.Raw[:min(len(f.Raw), dlqBodyBytes)]) // not the page's bytes: they can go
 		f.typ = eventType(it.Raw)
 	}
 	return f
 }
 
 // recordBytes bounds the size of item's raw record in a batch of its own:
-// batch header, record framing, key, value and headers.
+// batch header, record framing (length, attributes, timestamp and offset
+// deltas, key and value lengths, header count: at most 41 bytes), key,
+// value and headers.
 func (c *Collector) recordBytes(it upstream.Item) int {
-	const batchHeader, recordFraming = 61, 5*binary.MaxVarintLen32 + 1
+	const batchHeader, recordFraming = 61, 64
 	return batchHeader + recordFraming + len(it.ID) + len(it.Raw) + c.headerBytes
 }
 
