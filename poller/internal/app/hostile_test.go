@@ -77,6 +77,25 @@ func TestOversizedEventIsDeadLetteredAndCollectionMovesOn(t *testing.T) {
 	assert.NoError(t, p.admin.Ready(context.Background())["sources"])
 }
 
+func TestRecordLimitFollowsTheRawTopic(t *testing.T) {
+	cl := newCluster(t)
+	sim := openaisimtest.Start(t, openaisim.Config{Seed: 24, Backlog: 10, BacklogSpan: time.Hour})
+	mid := fmt.Sprintf(`{"object":"organization.audit_log","id":"audit_log-mid","type":"project.created","effective_at":%d,"actor":null,"pad":%q}`,
+		time.Now().Add(-30*time.Minute).Unix(), strings.Repeat("m", 300_000))
+	_, err := sim.AddRaw([]byte(mid))
+	require.NoError(t, err)
+	cfg := testConfig(cl, source("org-mid", sim, goodKey))
+	cfg.Topics.Raw.Configs = map[string]string{"max_message_bytes": "200000"} // under the producer's limit
+	startPoller(t, cfg)
+
+	dlq := cl.ConsumeAll(t, "openai-audit-dlq", 1, 30*time.Second)
+	require.Len(t, dlq, 1, "300 KB is over this raw topic's 200,000 bytes")
+	assert.Equal(t, "audit_log-mid", string(dlq[0].Key))
+	assert.Contains(t, header(dlq[0], "dlq_error"), "over the 200000 bytes the raw topic takes")
+	want := len(sim.GroundTruth()) - 1
+	assert.Len(t, cl.ConsumeAll(t, "openai-audit-raw", want, 30*time.Second), want)
+}
+
 func TestReadinessFollowsProgressForAnyFailure(t *testing.T) {
 	cases := []struct {
 		name  string
