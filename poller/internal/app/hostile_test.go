@@ -106,8 +106,12 @@ func TestReadinessFollowsProgressForAnyFailure(t *testing.T) {
 	}{
 		{"server errors without end", openaisim.Fault{Kind: openaisim.FaultServerError, Status: 503, Count: -1},
 			nil, "failing (", "failing"},
-		{"requests that never answer", openaisim.Fault{Kind: openaisim.FaultTimeout, Delay: 3 * time.Second, Count: -1},
-			[]Option{WithStallAfter(500 * time.Millisecond)}, "stalled: no progress for", "stalled"},
+		// Each attempt hangs until the 5 s request timeout: no cycle of the
+		// sick source ends for 10 s, while the fine one's end every few
+		// milliseconds (well under a second even with -race on a busy
+		// machine).
+		{"requests that never answer", openaisim.Fault{Kind: openaisim.FaultTimeout, Delay: 10 * time.Second, Count: -1},
+			[]Option{WithStallAfter(3 * time.Second)}, "stalled: no progress for", "stalled"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -116,6 +120,10 @@ func TestReadinessFollowsProgressForAnyFailure(t *testing.T) {
 			fine := openaisimtest.Start(t, openaisim.Config{Seed: 23, Backlog: 20, BacklogSpan: time.Hour})
 			cfg := testConfig(cl, source("org-sick", sick, goodKey), source("org-fine", fine, goodKey))
 			cfg.Collection.MaxAttempts = 2
+			// No budget: a slice slot per source. Under the default budget
+			// the two share one, which the sick source holds while its
+			// requests hang, and the fine one is (rightly) stalled too.
+			cfg.Memory.Limit = 0
 			p := startPoller(t, cfg, tc.opts...)
 			waitFor(t, cl, sick, []string{"org-sick"}, 30*time.Second)
 			waitFor(t, cl, fine, []string{"org-fine"}, 30*time.Second)
@@ -132,7 +140,7 @@ func TestReadinessFollowsProgressForAnyFailure(t *testing.T) {
 			assert.InDelta(t, 1, unhealthy(t, p, tc.state), 0, "counted")
 
 			sick.ClearFaults()
-			require.Eventually(t, func() bool { return p.admin.Ready(context.Background())["sources"] == nil }, 20*time.Second, 20*time.Millisecond,
+			require.Eventually(t, func() bool { return p.admin.Ready(context.Background())["sources"] == nil }, 30*time.Second, 20*time.Millisecond,
 				"ready again once the source makes progress")
 			assert.InDelta(t, 0, unhealthy(t, p, tc.state), 0)
 		})
