@@ -190,6 +190,7 @@ func TestServiceConfigsAreValid(t *testing.T) {
 			case "loader":
 				assert.Contains(t, out, "migrate: false", "the migrate service applies the migrations")
 				assert.Contains(t, out, "password: '[REDACTED]'")
+				assert.Contains(t, out, "protocol: http", "HTTP, the protocol every test loads over (docs/loader.md)")
 			case "enricher":
 				assert.Contains(t, out, "register: false", "the register service registers the schema")
 			case "migrate":

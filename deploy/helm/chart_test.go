@@ -45,7 +45,7 @@ var (
 		"kafkaSecrets":      values{"tls": values{"name": "kafka-ca", "clientCertificate": true}, "saslPassword": values{"name": "kafka-user", "key": "password"}},
 		"registrySecrets":   values{"password": values{"name": "registry-auth"}},
 		"registry":          values{"username": "auditpipe"},
-		"clickhouse":        values{"tls": values{"enabled": true}, "addr": []any{"clickhouse.example:9440"}, "user": "auditpipe"},
+		"clickhouse":        values{"tls": values{"enabled": true}, "addr": []any{"clickhouse.example:8443"}, "user": "auditpipe"},
 		"clickhouseSecrets": values{"password": values{"name": "clickhouse-auditpipe"}, "tls": values{"name": "clickhouse-ca"}},
 	}
 	withAutoscaling = values{"autoscaling": values{"enabled": true}}
