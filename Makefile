@@ -57,10 +57,14 @@ build:
 
 ## images: one OCI image per service and platform, reproducible (same tree,
 ## same digests): bin/images/oci/<service> (OCI layouts), bin/images/
-## <service>-linux-<arch>.tar (docker load), bin/images/digests.txt
+## <service>-linux-<arch>.tar (docker load), bin/images/digests.txt. The tag
+## is the chart's appVersion (deploy/helm/auditpipe/Chart.yaml), the tag the
+## chart deploys by default; IMAGE_TAG=x overrides it (then helm --set image.tag=x).
+IMAGE_TAG ?=
+IMAGE_PLATFORMS ?= linux/amd64,linux/arm64
 images:
 	@cd deploy && SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./cmd/images \
-		-root .. -out $(BIN)/images -version $(VERSION) -revision $(REVISION)
+		-root .. -out $(BIN)/images -platforms $(IMAGE_PLATFORMS) -revision $(REVISION) $(if $(IMAGE_TAG),-version $(IMAGE_TAG))
 
 ## deps: everything the tests and `make run` need
 deps: deps-go deps-chdb deps-kafka
