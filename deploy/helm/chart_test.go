@@ -40,6 +40,9 @@ var (
 		values{"source_id": "globex", "workspace_id": "ws-globex", "poll_interval": "30s", "tags": values{"env": "prod"},
 			"admin_key_secret": values{"name": "openai-globex", "key": "key"}},
 	}}}
+	withSource = values{"poller": values{"sources": []any{
+		values{"source_id": "acme", "workspace_id": "ws-acme", "admin_key_secret": values{"name": "openai-acme"}},
+	}}}
 	withSecrets = values{
 		"kafka":             values{"tls": values{"enabled": true, "server_name": "kafka.example"}, "sasl": values{"mechanism": "SCRAM-SHA-512", "username": "auditpipe"}},
 		"kafkaSecrets":      values{"tls": values{"name": "kafka-ca", "clientCertificate": true}, "saslPassword": values{"name": "kafka-user", "key": "password"}},
@@ -62,21 +65,21 @@ var (
 	withoutMigrations = values{"migrations": values{"enabled": false}}
 )
 
-// scenarios render the defaults and each optional feature on its own, then
-// everything at once.
+// scenarios render the defaults (with the one source the chart requires)
+// and each optional feature on its own, then everything at once.
 var scenarios = []struct {
 	name   string
 	values values
 }{
-	{name: "defaults"},
+	{name: "defaults", values: withSource},
 	{name: "sources", values: withSources},
 	{name: "secrets and TLS", values: merge(withSources, withSecrets)},
-	{name: "autoscaling", values: withAutoscaling},
-	{name: "autoscaling with SASL and TLS", values: merge(withAutoscaling, withSecrets)},
-	{name: "monitoring", values: withMonitoring},
-	{name: "geoip", values: withGeoIP},
-	{name: "service config", values: withServiceConfig},
-	{name: "migrations off", values: withoutMigrations},
+	{name: "autoscaling", values: merge(withSource, withAutoscaling)},
+	{name: "autoscaling with SASL and TLS", values: merge(withSource, withAutoscaling, withSecrets)},
+	{name: "monitoring", values: merge(withSource, withMonitoring)},
+	{name: "geoip", values: merge(withSource, withGeoIP)},
+	{name: "service config", values: merge(withSource, withServiceConfig)},
+	{name: "migrations off", values: merge(withSource, withoutMigrations)},
 	{name: "everything", values: merge(withSources, withSecrets, withAutoscaling, withMonitoring, withGeoIP, withServiceConfig)},
 }
 
@@ -391,7 +394,7 @@ func checkServiceConfigs(t *testing.T, m *manifests, v values) {
 				}
 			}
 			if service == "poller" && has(v, "poller", "sources") {
-				assert.Contains(t, out, "source_id: globex")
+				assert.Contains(t, out, "source_id: acme")
 				assert.Contains(t, out, "admin_key: '[REDACTED]'")
 			}
 		}
