@@ -9,7 +9,12 @@
 //   - a volume of Secrets (secret or projected) becomes a hostPath directory
 //     holding the same files, written under Dir as the kubelet would lay them
 //     out: podman 4.3 mounts only hostPath, configMap, emptyDir and
-//     persistentVolumeClaim volumes, and writes no nested paths.
+//     persistentVolumeClaim volumes, and writes no nested paths;
+//   - containers lose their ports and probes: podman 4.3 refuses container
+//     ports on the host network (which the pods need to reach services on
+//     the host's loopback), and turns an httpGet probe into `curl` run
+//     inside the container, which the images (no shell, no curl) cannot
+//     run. The test polls /readyz itself, as the kubelet's probe would.
 //
 // ConfigMaps pass through; Services, PodDisruptionBudgets and Secrets are
 // left out (kube play has no use for them); any other kind is an error, so a
@@ -118,21 +123,21 @@ func convertDoc(doc string, in Input) (any, []string, error) {
 		if err := yaml.UnmarshalStrict([]byte(doc), o); err != nil {
 			return nil, nil, err
 		}
-		return o, nil, secretsToHostPaths(&o.Spec.Template.Spec, o.Name, in)
+		return o, nil, forPodman(&o.Spec.Template.Spec, o.Name, in)
 	case "apps/v1/StatefulSet":
 		s := &appsv1.StatefulSet{}
 		if err := yaml.UnmarshalStrict([]byte(doc), s); err != nil {
 			return nil, nil, err
 		}
 		d := statefulSetAsDeployment(s)
-		return d, nil, secretsToHostPaths(&d.Spec.Template.Spec, d.Name, in)
+		return d, nil, forPodman(&d.Spec.Template.Spec, d.Name, in)
 	case "batch/v1/Job":
 		j := &batchv1.Job{}
 		if err := yaml.UnmarshalStrict([]byte(doc), j); err != nil {
 			return nil, nil, err
 		}
 		p := jobAsPod(j)
-		return p, []string{p.Name}, secretsToHostPaths(&p.Spec, p.Name, in)
+		return p, []string{p.Name}, forPodman(&p.Spec, p.Name, in)
 	}
 	return nil, nil, fmt.Errorf("%s %s: no conversion for podman kube play: decide in package kubeplay", tm.APIVersion, tm.Kind)
 }
@@ -157,6 +162,15 @@ func statefulSetAsDeployment(s *appsv1.StatefulSet) *appsv1.Deployment {
 			Template: *s.Spec.Template.DeepCopy(),
 		},
 	}
+}
+
+// forPodman converts the pod spec as the package doc says.
+func forPodman(pod *corev1.PodSpec, owner string, in Input) error {
+	for i := range pod.Containers {
+		c := &pod.Containers[i]
+		c.Ports, c.LivenessProbe, c.ReadinessProbe, c.StartupProbe = nil, nil, nil, nil
+	}
+	return secretsToHostPaths(pod, owner, in)
 }
 
 // secretsToHostPaths replaces every volume made of Secrets with a hostPath
