@@ -37,7 +37,7 @@ func play(t *testing.T, stream []byte) map[string]map[string][]byte {
 
 func TestConvertTheChart(t *testing.T) {
 	files, err := helm.Render("../../helm/auditpipe", "play", "default", map[string]any{
-		"poller": map[string]any{"sources": []any{map[string]any{"source_id": "acme", "workspace_id": "ws", "admin_key_secret": map[string]any{"name": "openai-acme"}}}},
+		"poller":       map[string]any{"sources": []any{map[string]any{"source_id": "acme", "workspace_id": "ws", "admin_key_secret": map[string]any{"name": "openai-acme"}}}},
 		"kafkaSecrets": map[string]any{"saslPassword": map[string]any{"name": "kafka-user"}},
 		"kafka":        map[string]any{"sasl": map[string]any{"mechanism": "PLAIN", "username": "u"}},
 	})
