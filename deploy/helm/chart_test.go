@@ -264,19 +264,20 @@ func checkAutoscaling(t *testing.T, m *manifests, v values) {
 		so, ok := m.ScaledObjects[fullName(comp)]
 		require.True(t, ok, comp)
 		require.NoError(t, so.check(), comp)
-		ref := so.Spec.ScaleTargetRef
-		assert.Equal(t, components[comp], ref.Kind)
-		assert.Contains(t, m.workloads(), ref.Name, "%s: scaleTargetRef names a rendered workload", comp)
-		assert.LessOrEqual(t, *so.Spec.MaxReplicaCount, parts, "%s: never more replicas than partitions", comp)
-		assert.LessOrEqual(t, *so.Spec.MinReplicaCount, *so.Spec.MaxReplicaCount)
-		md := so.Spec.Triggers[0].Metadata
-		assert.Equal(t, topics[comp], md["topic"])
-		assert.Equal(t, "auditpipe-"+comp, md["consumerGroup"])
-		if ar := so.Spec.Triggers[0].AuthenticationRef; ar != nil {
-			ta, ok := m.TriggerAuths[ar.Name]
+		kind, name := so.target()
+		assert.Equal(t, components[comp], kind)
+		assert.Contains(t, m.workloads(), name, "%s: scaleTargetRef names a rendered workload", comp)
+		lo, hi := so.replicas()
+		assert.LessOrEqual(t, hi, int(parts), "%s: never more replicas than partitions", comp)
+		assert.LessOrEqual(t, lo, hi)
+		tr := so.triggers()[0]
+		assert.Equal(t, topics[comp], tr.Metadata["topic"])
+		assert.Equal(t, "auditpipe-"+comp, tr.Metadata["consumerGroup"])
+		if tr.AuthRef != "" {
+			ta, ok := m.TriggerAuths[tr.AuthRef]
 			require.True(t, ok, "%s: authenticationRef names a rendered TriggerAuthentication", comp)
 			require.NoError(t, ta.check())
-			for _, r := range ta.Spec.SecretTargetRef {
+			for _, r := range ta.refs() {
 				if s, ok := m.Secrets[r.Name]; ok {
 					assert.Contains(t, s.StringData, r.Key, "parameter %s: the chart's Secret has the key", r.Parameter)
 				}

@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 )
 
@@ -137,15 +138,19 @@ func (m *manifests) add(doc []byte) error {
 		if err = decode(o, &o.ObjectMeta); err == nil {
 			err = put(m.PDBs, name, o)
 		}
-	case "keda.sh/v1alpha1/ScaledObject":
-		o := &scaledObject{}
-		if err = decode(o, &o.ObjectMeta); err == nil {
-			err = put(m.ScaledObjects, name, o)
+	case "keda.sh/v1alpha1/ScaledObject", "keda.sh/v1alpha1/TriggerAuthentication":
+		// Their schema is KEDA's CRDs' to check (keda_test.go).
+		u := map[string]any{}
+		if err = yaml.Unmarshal(doc, &u); err != nil {
+			return fmt.Errorf("%s: %w", gvk, err)
 		}
-	case "keda.sh/v1alpha1/TriggerAuthentication":
-		o := &triggerAuthentication{}
-		if err = decode(o, &o.ObjectMeta); err == nil {
-			err = put(m.TriggerAuths, name, o)
+		if name, _, _ = unstructured.NestedString(u, "metadata", "name"); name == "" {
+			return fmt.Errorf("%s without metadata.name", gvk)
+		}
+		if tm.Kind == "ScaledObject" {
+			err = put(m.ScaledObjects, name, &scaledObject{obj: u})
+		} else {
+			err = put(m.TriggerAuths, name, &triggerAuthentication{obj: u})
 		}
 	case "monitoring.coreos.com/v1/ServiceMonitor":
 		o := &monitoringv1.ServiceMonitor{}
