@@ -74,15 +74,21 @@ images:
 ## images loaded into podman and run against the dev stack's pieces, the
 ## rendered chart in `podman kube play`, the chart installed, upgraded and
 ## uninstalled with Helm on kube-apiserver + etcd (built from source into
-## ~/.cache/auditpipe/kube once, ~10 CPU-minutes), promtool on the alerts.
+## ~/.cache/auditpipe/kube once, ~10 CPU-minutes), promtool on the alerts,
+## podman-compose on the compose project.
 ## The tests run in a private network namespace, offline.
 PROMTOOL ?= $(shell command -v promtool 2>/dev/null || echo $(CACHE)/prometheus/usr/bin/promtool)
+PODMAN_COMPOSE_VERSION := 1.6.0
 DEPLOY_TEST_TIMEOUT ?= 30m
 deploy-test: deps-chdb
 	@for c in podman runc catatonit unshare; do command -v $$c >/dev/null || { echo "!!! $$c is missing: apt-get install podman runc catatonit (.ci/run does it)"; exit 1; }; done
 	@if [ ! -x "$(PROMTOOL)" ]; then \
 		echo "==> fetching promtool (Debian's prometheus package, unpacked into .cache/prometheus)"; \
 		mkdir -p $(CACHE)/prometheus && cd $(CACHE)/prometheus && apt-get download -q prometheus && dpkg-deb -x prometheus_*.deb .; \
+	fi
+	@if [ ! -f $(CACHE)/podman-compose-$(PODMAN_COMPOSE_VERSION)/podman_compose.py ]; then \
+		echo "==> installing podman-compose $(PODMAN_COMPOSE_VERSION) (PyPI) into .cache"; \
+		python3 -m pip install -q --disable-pip-version-check --target $(CACHE)/podman-compose-$(PODMAN_COMPOSE_VERSION) podman-compose==$(PODMAN_COMPOSE_VERSION); \
 	fi
 	@echo "==> make images (linux/amd64)"
 	@$(MAKE) --no-print-directory images IMAGE_PLATFORMS=linux/amd64
@@ -92,7 +98,7 @@ deploy-test: deps-chdb
 	@mkdir -p $(CACHE) && cd deploy && $(GO) test -c -tags deploytest -o $(CACHE)/deploytest.test ./deploytest
 	@echo "==> running them in a private network namespace; full log in .cache/deploy-test.log"
 	@unshare -n bash -c 'ip link set lo up && cd deploy/deploytest && \
-		GOPROXY=off PROMTOOL=$(PROMTOOL) AUDITPIPE_IMAGES=$(BIN)/images \
+		GOPROXY=off PROMTOOL=$(PROMTOOL) AUDITPIPE_IMAGES=$(BIN)/images PODMAN_COMPOSE=$(CACHE)/podman-compose-$(PODMAN_COMPOSE_VERSION) \
 		$(CACHE)/deploytest.test -test.v -test.timeout $(DEPLOY_TEST_TIMEOUT)' 2>&1 | \
 		tee $(CACHE)/deploy-test.log | grep --line-buffered -E '^(=== RUN|--- |PASS|FAIL|ok )|^\s+[a-z_]+_test.go:|^deploytest:|^==> |^    (kube-apiserver|etcd):'
 
