@@ -223,6 +223,18 @@ func (b *lockedBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// all returns every line kept (the last 10,000 to 20,000), and the
+// partial line, if any.
+func (b *lockedBuffer) all() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := append([]string(nil), b.lines...)
+	if b.part != "" {
+		out = append(out, b.part)
+	}
+	return out
+}
+
 func (b *lockedBuffer) tail(n int) string {
 	b.mu.Lock()
 	defer b.mu.Unlock()

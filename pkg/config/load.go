@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"reflect"
 	"slices"
@@ -31,6 +32,22 @@ type Options struct {
 	EnvPrefix string
 	// Environ returns the environment; nil means os.Environ.
 	Environ func() []string
+	// Warn, if set, is told about each problem that does not stop the
+	// load: a secret file others may read. Load runs before the logger
+	// exists, so the caller logs them.
+	Warn func(Warning)
+}
+
+// Warning is a problem of the configuration that does not stop the load.
+type Warning struct {
+	// Key is the key path of the setting (sources[0].admin_key_file).
+	Key string
+	// File and Mode are the secret file and its permissions.
+	File string
+	Mode fs.FileMode
+	// Message says what is wrong and what to do; it never holds a
+	// secret.
+	Message string
 }
 
 // Load fills out (a pointer to a config struct already holding its defaults)
@@ -77,7 +94,7 @@ func Load(out any, opts Options) error {
 	if fileMap != nil {
 		problems = append(problems, secretsInFile(fileMap, rv.Elem().Type(), opts.File)...)
 	}
-	problems = append(problems, resolveSecretFiles(fresh.Elem(), "")...)
+	problems = append(problems, resolveSecretFiles(fresh.Elem(), "", opts.Warn)...)
 	if len(problems) > 0 {
 		return errors.Join(problems...)
 	}
@@ -393,17 +410,18 @@ func secretsInFile(m map[string]any, t reflect.Type, file string) []error {
 	return out
 }
 
-// resolveSecretFiles reads each Secret whose sibling `<tag>_file` field is set.
-func resolveSecretFiles(v reflect.Value, path string) []error {
+// resolveSecretFiles reads each Secret whose sibling `<tag>_file` field is
+// set, telling warn (when set) about files others may read.
+func resolveSecretFiles(v reflect.Value, path string, warn func(Warning)) []error {
 	var out []error
 	switch v.Kind() {
 	case reflect.Pointer:
 		if !v.IsNil() {
-			out = append(out, resolveSecretFiles(v.Elem(), path)...)
+			out = append(out, resolveSecretFiles(v.Elem(), path, warn)...)
 		}
 	case reflect.Slice:
 		for i := 0; i < v.Len(); i++ {
-			out = append(out, resolveSecretFiles(v.Index(i), fmt.Sprintf("%s[%d]", path, i))...)
+			out = append(out, resolveSecretFiles(v.Index(i), fmt.Sprintf("%s[%d]", path, i), warn)...)
 		}
 	case reflect.Struct:
 		if v.Type() == secretType {
@@ -418,7 +436,7 @@ func resolveSecretFiles(v reflect.Value, path string) []error {
 			tag, fv := k.tag, v.FieldByIndex(k.index)
 			p := join(path, tag)
 			if k.field.Type != secretType {
-				out = append(out, resolveSecretFiles(fv, p)...)
+				out = append(out, resolveSecretFiles(fv, p, warn)...)
 				continue
 			}
 			fileField, ok := byTag[tag+"_file"]
@@ -434,6 +452,9 @@ func resolveSecretFiles(v reflect.Value, path string) []error {
 				out = append(out, fmt.Errorf("%s_file: reading secret file: %w", p, err))
 				continue
 			}
+			if w, ok := exposedSecretFile(p+"_file", fileField.String()); ok && warn != nil {
+				warn(w)
+			}
 			s := strings.TrimRight(string(b), "\r\n")
 			if s == "" {
 				out = append(out, fmt.Errorf("%s_file: %s is empty", p, fileField.String()))
@@ -443,6 +464,29 @@ func resolveSecretFiles(v reflect.Value, path string) []error {
 		}
 	}
 	return out
+}
+
+// exposedSecretFile reports a secret file that users other than the
+// service's own may read: world-readable, or group-readable by a group
+// other than the process's primary group (Kubernetes mounts secrets 0440
+// with the pod's fsGroup, which is the service's own group).
+func exposedSecretFile(key, path string) (Warning, bool) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return Warning{}, false
+	}
+	mode := st.Mode().Perm()
+	exposed := mode&0o004 != 0
+	if mode&0o040 != 0 {
+		gid, known := fileGroup(st)
+		exposed = exposed || !known || gid != os.Getgid()
+	}
+	if !exposed {
+		return Warning{}, false
+	}
+	return Warning{Key: key, File: path, Mode: mode, Message: fmt.Sprintf(
+		"secret file %s (%s) has mode %s: users other than the service's may read it; chmod 600 it (or 640 with the service's own group)",
+		path, key, mode)}, true
 }
 
 func join(path, key string) string {

@@ -82,6 +82,9 @@ type Stage string
 
 // Stages.
 const (
+	// StagePoller dead-letters events the raw topic cannot hold; they were
+	// never in a topic, so their dlq_partition and dlq_offset are -1.
+	StagePoller   Stage = "poller"
 	StageEnricher Stage = "enricher"
 	StageLoader   Stage = "loader"
 )

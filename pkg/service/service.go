@@ -157,11 +157,14 @@ func run[C Config](spec Spec[C], args []string, stdout, stderr io.Writer, enviro
 	if exit {
 		return code
 	}
-	cfg, rendered, ok := loadConfig(spec, f.file, environ, stderr)
+	cfg, rendered, warnings, ok := loadConfig(spec, f.file, environ, stderr)
 	if !ok {
 		return 1
 	}
 	if f.check {
+		for _, w := range warnings {
+			fmt.Fprintf(stderr, "%s: warning: %s\n", spec.Name, w.Message)
+		}
 		fmt.Fprintf(stdout, "# %s: configuration OK (secrets redacted)\n%s", spec.Name, rendered)
 		return 0
 	}
@@ -171,6 +174,10 @@ func run[C Config](spec Spec[C], args []string, stdout, stderr io.Writer, enviro
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", spec.Name, err)
 		return 1
+	}
+	for _, w := range warnings {
+		logger.Warn("secret file readable by others", slog.String("key", w.Key), slog.String("file", w.File),
+			slog.String("mode", w.Mode.String()), slog.String("fix", w.Message))
 	}
 	reg := prometheus.NewRegistry()
 	admin := telemetry.NewAdmin(rt.Admin, reg, logger)
@@ -223,20 +230,22 @@ func parseArgs[C Config](spec Spec[C], args []string, stdout, stderr io.Writer) 
 }
 
 // loadConfig loads the configuration from file and the environment and
-// renders it with secrets redacted. On failure it writes the problem to
-// stderr and reports false.
-func loadConfig[C Config](spec Spec[C], file string, environ func() []string, stderr io.Writer) (cfg C, rendered string, ok bool) {
+// renders it with secrets redacted; it returns the load's warnings (secret
+// files others may read) for the caller to report. On failure it writes
+// the problem to stderr and reports false.
+func loadConfig[C Config](spec Spec[C], file string, environ func() []string, stderr io.Writer) (cfg C, rendered string, warnings []config.Warning, ok bool) {
 	cfg = spec.Defaults()
-	if err := config.Load(&cfg, config.Options{File: file, EnvPrefix: spec.EnvPrefix, Environ: environ}); err != nil {
+	warn := func(w config.Warning) { warnings = append(warnings, w) }
+	if err := config.Load(&cfg, config.Options{File: file, EnvPrefix: spec.EnvPrefix, Environ: environ, Warn: warn}); err != nil {
 		fmt.Fprintf(stderr, "%s: invalid configuration:\n%s\n", spec.Name, indent(err.Error()))
-		return cfg, "", false
+		return cfg, "", nil, false
 	}
 	rendered, err := config.Redact(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", spec.Name, err)
-		return cfg, "", false
+		return cfg, "", nil, false
 	}
-	return cfg, rendered, true
+	return cfg, rendered, warnings, true
 }
 
 // startLogger creates the service's logger on stderr, logs the start and

@@ -24,9 +24,10 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 type testConfig struct {
-	Name    string        `koanf:"name"`
-	Token   config.Secret `koanf:"token"`
-	Runtime Runtime       `koanf:"runtime"`
+	Name      string        `koanf:"name"`
+	Token     config.Secret `koanf:"token"`
+	TokenFile string        `koanf:"token_file"`
+	Runtime   Runtime       `koanf:"runtime"`
 }
 
 func (c testConfig) RuntimeConfig() Runtime { return c.Runtime }
@@ -101,6 +102,29 @@ func TestConfigErrors(t *testing.T) {
 			assert.NotContains(t, out.String()+errb.String(), "hunter2")
 		})
 	}
+}
+
+func TestSecretFileReadableByOthersIsReported(t *testing.T) {
+	tok := filepath.Join(t.TempDir(), "token")
+	require.NoError(t, os.WriteFile(tok, []byte("hunter2\n"), 0o600))
+	require.NoError(t, os.Chmod(tok, 0o644))
+	env := func() []string { return []string{"SVC_NAME=x", "SVC_TOKEN_FILE=" + tok} }
+
+	var out, errb syncBuffer
+	assert.Equal(t, 0, run(testSpec(waitRun), []string{"--check-config"}, &out, &errb, env, nil))
+	assert.Contains(t, errb.String(), "warning: secret file "+tok)
+	assert.Contains(t, errb.String(), "-rw-r--r--")
+
+	// A running service logs it at startup, as a warning naming the key,
+	// the file and its mode.
+	var logs syncBuffer
+	sigs := make(chan os.Signal, 1)
+	sigs <- os.Interrupt
+	assert.Equal(t, 0, run(testSpec(waitRun), nil, &out, &logs, env, sigs))
+	assert.Contains(t, logs.String(), `"msg":"secret file readable by others"`)
+	assert.Contains(t, logs.String(), `"key":"token_file"`)
+	assert.Contains(t, logs.String(), `"mode":"-rw-r--r--"`)
+	assert.NotContains(t, out.String()+errb.String()+logs.String(), "hunter2")
 }
 
 func TestShutdown(t *testing.T) {

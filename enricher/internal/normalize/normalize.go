@@ -391,6 +391,8 @@ func requiredString(v value, key string) (string, error) {
 }
 
 // effectiveAt parses Unix seconds; an integral float (1.7e9) is accepted.
+// The time must be after the Unix epoch and fit ClickHouse's DateTime
+// (up to 2106): 0 is no time but a missing one written as a number.
 func effectiveAt(v value) (time.Time, error) {
 	switch v.kind {
 	case 0, kindNull:
@@ -406,13 +408,13 @@ func effectiveAt(v value) (time.Time, error) {
 		if ferr != nil || f != math.Trunc(f) {
 			return time.Time{}, fail(ReasonWrongType, `field "effective_at": want integer Unix seconds, got %.40s`, s)
 		}
-		if f < 0 || f > math.MaxUint32 {
-			return time.Time{}, fail(ReasonOutOfRange, `field "effective_at" %.40s outside 1970..2106`, s)
+		if f <= 0 || f > math.MaxUint32 {
+			return time.Time{}, fail(ReasonOutOfRange, `field "effective_at" %.40s outside 1970-01-01T00:00:01Z..2106 (Unix 1..4294967295)`, s)
 		}
 		n = int64(f)
 	}
-	if n < 0 || n > math.MaxUint32 {
-		return time.Time{}, fail(ReasonOutOfRange, `field "effective_at" %d outside 1970..2106`, n)
+	if n <= 0 || n > math.MaxUint32 {
+		return time.Time{}, fail(ReasonOutOfRange, `field "effective_at" %d outside 1970-01-01T00:00:01Z..2106 (Unix 1..4294967295)`, n)
 	}
 	return time.Unix(n, 0).UTC(), nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -38,6 +39,7 @@ type options struct {
 	apiBackoff     time.Duration // the API client's first backoff (its cap is 10×)
 	stateReadIdle  time.Duration // idle poll of the state reader
 	heartbeat      time.Duration // coordination group heartbeat
+	stallAfter     time.Duration // a source without progress this long is stalled
 	wrapCommitter  func(sourceID string, c collect.Committer) collect.Committer
 }
 
@@ -60,6 +62,10 @@ func WithStateReadIdle(d time.Duration) Option { return func(o *options) { o.sta
 
 // WithHeartbeat sets the coordination group's heartbeat interval.
 func WithHeartbeat(d time.Duration) Option { return func(o *options) { o.heartbeat = d } }
+
+// WithStallAfter sets how long a source may go without progress before
+// it counts as stalled.
+func WithStallAfter(d time.Duration) Option { return func(o *options) { o.stallAfter = d } }
 
 // WithCommitter wraps each source's committer (fault injection).
 func WithCommitter(wrap func(sourceID string, c collect.Committer) collect.Committer) Option {
@@ -111,10 +117,12 @@ func (p *Poller) Run(ctx context.Context) error {
 		return err
 	}
 	defer adminCl.Close()
-	stateTopic, partitions, err := p.ensureTopics(ctx, kadm.NewClient(adminCl))
+	adm := kadm.NewClient(adminCl)
+	stateTopic, partitions, err := p.ensureTopics(ctx, adm)
 	if err != nil {
 		return err
 	}
+	recordLimit := p.rawRecordLimit(ctx, adm)
 	if s.Admin != nil {
 		s.Admin.AddCheck("kafka", func(ctx context.Context) error { return kafka.Ping(ctx, adminCl) })
 	}
@@ -124,8 +132,12 @@ func (p *Poller) Run(ctx context.Context) error {
 	}
 	defer codec.Close()
 	baseFn := func() ([]kgo.Opt, error) { return cfg.Kafka.Options(logger, nil, "poller") }
-	f := newFleet(cfg, p.o, p.sources, partitions, baseFn, s.Metrics, logger, collect.NewMetrics(s.Metrics), codec, s.Version)
+	f := newFleet(cfg, p.o, fleetSetup{sources: p.sources, partitions: partitions, recordLimit: recordLimit, base: baseFn,
+		reg: s.Metrics, logger: logger, metrics: collect.NewMetrics(s.Metrics), codec: codec, version: s.Version})
 	defer f.httpClient.CloseIdleConnections()
+	if s.Metrics != nil {
+		s.Metrics.MustRegister(f)
+	}
 	if s.Admin != nil {
 		s.Admin.AddCheck("sources", f.ready)
 	}
@@ -155,7 +167,7 @@ func (p *Poller) ensureTopics(ctx context.Context, adm *kadm.Client) (string, in
 	delete(stateSpec.Configs, "cleanup_policy")
 	stateSpec.Configs["cleanup.policy"] = "compact"
 	tctx, cancel := context.WithTimeout(ctx, time.Minute)
-	err := kafka.EnsureTopics(tctx, adm, p.s.Logger, p.cfg.Topics.Raw, stateSpec)
+	err := kafka.EnsureTopics(tctx, adm, p.s.Logger, p.cfg.Topics.Raw, stateSpec, p.cfg.Topics.DLQ)
 	cancel()
 	if err != nil {
 		return "", 0, fmt.Errorf("ensuring topics: %w", err)
@@ -168,6 +180,33 @@ func (p *Poller) ensureTopics(ctx context.Context, adm *kadm.Client) (string, in
 		return "", 0, fmt.Errorf("state topic %q has no known partitions yet; retry", stateSpec.Name)
 	}
 	return stateSpec.Name, desc.Partitions, nil
+}
+
+// Record limits: Kafka's default max.message.bytes (a broker's
+// message.max.bytes) and franz-go's default ProducerBatchMaxBytes, which
+// the poller's producers keep.
+const (
+	brokerDefaultMaxMessageBytes = 1_048_588
+	producerBatchMaxBytes        = 1_000_012
+)
+
+// rawRecordLimit returns the largest raw record the producers can write:
+// the raw topic's max.message.bytes (the broker default when it cannot be
+// described) and the producer's batch limit, whichever is lower.
+func (p *Poller) rawRecordLimit(ctx context.Context, adm *kadm.Client) int {
+	limit, source := brokerDefaultMaxMessageBytes, "the broker default"
+	desc, err := kafka.DescribeTopic(ctx, adm, p.cfg.Topics.Raw.Name)
+	if v, ok := desc.Configs["max.message.bytes"]; err == nil && ok {
+		if n, perr := strconv.Atoi(v); perr == nil && n > 0 {
+			limit, source = n, "the raw topic's max.message.bytes"
+		}
+	}
+	if limit > producerBatchMaxBytes {
+		limit, source = producerBatchMaxBytes, "the producer's batch limit"
+	}
+	p.s.Logger.Info("raw record limit: larger events are dead-lettered", slog.Int("bytes", limit), slog.String("from", source),
+		slog.String("dlq_topic", p.cfg.Topics.DLQ.Name))
+	return limit
 }
 
 // coordinator joins the coordination group over the state topic's

@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -47,10 +48,12 @@ type Config struct {
 }
 
 // TopicsConfig names and shapes the topics; missing ones are created. The
-// state topic always gets cleanup.policy=compact.
+// state topic always gets cleanup.policy=compact. DLQ takes the events the
+// raw topic cannot hold (over its max.message.bytes).
 type TopicsConfig struct {
 	Raw   kafka.TopicSpec `koanf:"raw"`
 	State kafka.TopicSpec `koanf:"state"`
+	DLQ   kafka.TopicSpec `koanf:"dlq"`
 }
 
 // CollectionConfig bounds the work of every source.
@@ -76,22 +79,25 @@ type CollectionConfig struct {
 // in docs/poller.md (applied by withDefaults, so a value set in YAML, env
 // or left out behaves the same way for every list element).
 type SourceConfig struct {
-	WorkspaceID    string            `koanf:"workspace_id"`
-	SourceID       string            `koanf:"source_id"`
-	AdminKey       config.Secret     `koanf:"admin_key"`
-	AdminKeyFile   string            `koanf:"admin_key_file"`
-	BaseURL        string            `koanf:"base_url"`
-	PollInterval   time.Duration     `koanf:"poll_interval"`
-	Backfill       time.Duration     `koanf:"backfill"`
-	RescanWindow   time.Duration     `koanf:"rescan_window"`
-	RescanInterval time.Duration     `koanf:"rescan_interval"`
-	Overlap        time.Duration     `koanf:"overlap"`
-	PageSize       int               `koanf:"page_size"`
-	EventTypes     []string          `koanf:"event_types"`
-	ProjectIDs     []string          `koanf:"project_ids"`
-	TenantOnly     *bool             `koanf:"tenant_only"`
-	SourceTTLDays  int               `koanf:"source_ttl_days"`
-	Tags           map[string]string `koanf:"tags"`
+	WorkspaceID  string        `koanf:"workspace_id"`
+	SourceID     string        `koanf:"source_id"`
+	AdminKey     config.Secret `koanf:"admin_key"`
+	AdminKeyFile string        `koanf:"admin_key_file"`
+	BaseURL      string        `koanf:"base_url"`
+	// AllowInsecureHTTP lets base_url be plain http:// to a host that is
+	// not loopback (the admin key then crosses the network in clear).
+	AllowInsecureHTTP bool              `koanf:"allow_insecure_http"`
+	PollInterval      time.Duration     `koanf:"poll_interval"`
+	Backfill          time.Duration     `koanf:"backfill"`
+	RescanWindow      time.Duration     `koanf:"rescan_window"`
+	RescanInterval    time.Duration     `koanf:"rescan_interval"`
+	Overlap           time.Duration     `koanf:"overlap"`
+	PageSize          int               `koanf:"page_size"`
+	EventTypes        []string          `koanf:"event_types"`
+	ProjectIDs        []string          `koanf:"project_ids"`
+	TenantOnly        *bool             `koanf:"tenant_only"`
+	SourceTTLDays     int               `koanf:"source_ttl_days"`
+	Tags              map[string]string `koanf:"tags"`
 }
 
 // EnvExamples are the environment variables --help shows (without the
@@ -117,6 +123,7 @@ func DefaultConfig() Config {
 		Topics: TopicsConfig{
 			Raw:   kafka.TopicSpec{Name: contract.TopicRaw, Partitions: 12, ReplicationFactor: -1},
 			State: kafka.TopicSpec{Name: contract.TopicPollerState, Partitions: 12, ReplicationFactor: -1, Configs: map[string]string{"cleanup_policy": "compact"}},
+			DLQ:   kafka.TopicSpec{Name: contract.TopicDLQ, Partitions: 1, ReplicationFactor: -1},
 		},
 		Group: contract.GroupPoller,
 		Collection: CollectionConfig{
@@ -154,6 +161,9 @@ func (c Config) Validate() error {
 	}
 	if c.Topics.Raw.Name == c.Topics.State.Name {
 		errs = append(errs, errors.New("topics.state.name: must differ from topics.raw.name"))
+	}
+	if c.Topics.DLQ.Name == c.Topics.Raw.Name || c.Topics.DLQ.Name == c.Topics.State.Name {
+		errs = append(errs, errors.New("topics.dlq.name: must differ from topics.raw.name and topics.state.name"))
 	}
 	cc := c.Collection
 	if cc.Slice < time.Second {
@@ -205,10 +215,8 @@ func (s SourceConfig) Validate() error {
 	if !s.AdminKey.IsSet() {
 		errs = append(errs, errors.New("admin_key: required (set it from the environment or through admin_key_file)"))
 	}
-	if s.BaseURL != "" {
-		if u, err := url.Parse(s.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("base_url: %q is not an http(s) URL", s.BaseURL))
-		}
+	if err := s.validateBaseURL(); err != nil {
+		errs = append(errs, err)
 	}
 	if s.PollInterval != 0 && s.PollInterval < MinPollInterval {
 		errs = append(errs, fmt.Errorf("poll_interval: must be at least %s, got %s", MinPollInterval, s.PollInterval))
@@ -231,6 +239,39 @@ func (s SourceConfig) Validate() error {
 		errs = append(errs, errors.New("source_ttl_days: must not be negative"))
 	}
 	return errors.Join(errs...)
+}
+
+// validateBaseURL refuses a base URL that is not http(s), that holds a user
+// or password (it would be printed by --check-config and the startup log,
+// so it is never printed here either), or that is plain http:// to a host
+// that is not loopback without allow_insecure_http.
+func (s SourceConfig) validateBaseURL() error {
+	if s.BaseURL == "" {
+		return nil
+	}
+	u, err := url.Parse(s.BaseURL)
+	switch {
+	case err == nil && u.User != nil:
+		return errors.New("base_url: must not hold a user or password (user:password@): the admin key is the only credential, set through admin_key or admin_key_file")
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		if strings.Contains(s.BaseURL, "@") {
+			return errors.New("base_url: is not an http(s) URL")
+		}
+		return fmt.Errorf("base_url: %q is not an http(s) URL", s.BaseURL)
+	case u.Scheme == "http" && !s.AllowInsecureHTTP && !isLoopback(u.Hostname()):
+		return fmt.Errorf("base_url: %s sends the admin key in clear text to a host that is not loopback: use https, or set allow_insecure_http: true on this source", s.BaseURL)
+	}
+	return nil
+}
+
+// isLoopback reports whether host names this machine: localhost or a
+// loopback address.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // withDefaults returns s with every zero field set to its default.

@@ -85,6 +85,45 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
+func TestBaseURL(t *testing.T) {
+	key := []string{"AUDITPIPE_POLLER_SOURCES__0__ADMIN_KEY=sk-admin-x"}
+	src := func(url string, extra ...string) string {
+		y := "sources:\n  - source_id: a\n    workspace_id: w\n    base_url: " + url + "\n"
+		for _, e := range extra {
+			y += "    " + e + "\n"
+		}
+		return y
+	}
+	cases := []struct {
+		name, yaml string
+		want       string // "" means valid
+		notIn      string // never in the error
+	}{
+		{"https", src("https://api.openai.com/v1"), "", ""},
+		{"http to loopback", src("http://127.0.0.1:8787/v1"), "", ""},
+		{"http to localhost", src("http://localhost:8787/v1"), "", ""},
+		{"http to ::1", src("http://[::1]:8787/v1"), "", ""},
+		{"http to another host", src("http://api.internal:8080/v1"), "sources[0].base_url: http://api.internal:8080/v1 sends the admin key in clear text to a host that is not loopback: use https, or set allow_insecure_http: true on this source", ""},
+		{"http to another host, opted in", src("http://api.internal:8080/v1", "allow_insecure_http: true"), "", ""},
+		{"userinfo", src("https://bob:hunter2@api.openai.com/v1"), "sources[0].base_url: must not hold a user or password (user:password@)", "hunter2"},
+		{"userinfo without password", src("https://bob@api.openai.com/v1"), "must not hold a user or password", "bob@"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := load(t, tc.yaml, key...)
+			if tc.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+			if tc.notIn != "" {
+				assert.NotContains(t, err.Error(), tc.notIn, "the userinfo is never printed")
+			}
+		})
+	}
+}
+
 func TestStreamsSplitTenantTypes(t *testing.T) {
 	yes := true
 	s := SourceConfig{EventTypes: []string{"api_key.created", "tenant.user.added", "role.bound_to_resource"}, TenantOnly: &yes}

@@ -14,16 +14,20 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/auditpipe/auditpipe/pkg/config"
 	"github.com/auditpipe/auditpipe/pkg/kafka"
 	"github.com/auditpipe/auditpipe/pkg/retry"
 	"github.com/auditpipe/auditpipe/poller/internal/assign"
 	"github.com/auditpipe/auditpipe/poller/internal/collect"
+	"github.com/auditpipe/auditpipe/poller/internal/health"
 	"github.com/auditpipe/auditpipe/poller/internal/state"
 	"github.com/auditpipe/auditpipe/poller/internal/upstream"
 )
 
 // fleet starts and stops the sources of the state partitions this replica
-// owns. Its methods are safe for concurrent use.
+// owns. Its methods are safe for concurrent use. The goroutine running a
+// source is the only writer of its health; readiness and the metrics
+// scrape read it.
 type fleet struct {
 	cfg Config
 	o   options
@@ -37,10 +41,12 @@ type fleet struct {
 	codec       *state.Codec
 	version     string
 	httpClient  *http.Client
+	scrubber    *config.Scrubber // every secret of the configuration
 	partitions  int32
+	recordLimit int            // the largest raw record the producer can write
 	slices      *collect.Slots // the slices collected at once, across sources
 	byPartition map[int32][]SourceConfig
-	health      map[string]*collect.Health // by source id, fixed at start
+	health      map[string]*health.Source // by source id, fixed at start
 
 	mu      sync.Mutex
 	running map[string]*runningSource
@@ -51,22 +57,49 @@ type runningSource struct {
 	done   chan struct{}
 }
 
-func newFleet(cfg Config, o options, sources []SourceConfig, partitions int32, base func() ([]kgo.Opt, error), reg prometheus.Registerer, logger *slog.Logger, metrics *collect.Metrics, codec *state.Codec, version string) *fleet {
+// fleetSetup is what a fleet is built from, besides the configuration.
+type fleetSetup struct {
+	sources     []SourceConfig // with defaults applied
+	partitions  int32          // of the state topic
+	recordLimit int            // the largest raw record, in bytes
+	base        func() ([]kgo.Opt, error)
+	reg         prometheus.Registerer
+	logger      *slog.Logger
+	metrics     *collect.Metrics
+	codec       *state.Codec
+	version     string
+}
+
+func newFleet(cfg Config, o options, fs fleetSetup) *fleet {
 	f := &fleet{
-		cfg: cfg, o: o, base: base, reg: reg, logger: logger, metrics: metrics, codec: codec, version: version,
+		cfg: cfg, o: o, base: fs.base, reg: fs.reg, logger: fs.logger, metrics: fs.metrics, codec: fs.codec, version: fs.version,
+		// upstream.New makes the clients of this transport follow no redirect.
 		httpClient:  &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 4, IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: 10 * time.Second}},
-		partitions:  partitions,
+		scrubber:    config.NewScrubber(config.SecretsOf(cfg)...),
+		partitions:  fs.partitions,
+		recordLimit: fs.recordLimit,
 		slices:      collect.NewSlots(cfg.Slices()),
 		byPartition: map[int32][]SourceConfig{},
-		health:      map[string]*collect.Health{},
+		health:      map[string]*health.Source{},
 		running:     map[string]*runningSource{},
 	}
-	for _, s := range sources {
-		p := assign.Partition(s.SourceID, partitions)
+	for _, s := range fs.sources {
+		p := assign.Partition(s.SourceID, fs.partitions)
 		f.byPartition[p] = append(f.byPartition[p], s)
-		f.health[s.SourceID] = &collect.Health{}
+		f.health[s.SourceID] = health.NewSource(f.healthRule(s))
 	}
 	return f
+}
+
+// healthRule is when source s stops counting as healthy: no progress for
+// three poll intervals (at least a minute), or three failed cycles or
+// sessions in a row.
+func (f *fleet) healthRule(s SourceConfig) health.Rule {
+	r := health.Rule{StallAfter: max(3*s.PollInterval, time.Minute), FailingAfter: 3}
+	if f.o.stallAfter > 0 {
+		r.StallAfter = f.o.stallAfter
+	}
+	return r
 }
 
 // Assigned starts the sources of partitions.
@@ -81,6 +114,7 @@ func (f *fleet) Assigned(ctx context.Context, partitions []int32) {
 			sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 			rs := &runningSource{cancel: cancel, done: make(chan struct{})}
 			f.running[s.SourceID] = rs
+			f.health[s.SourceID].Start(time.Now())
 			go func() {
 				defer close(rs.done)
 				f.runSource(sctx, s, p)
@@ -142,15 +176,36 @@ func (f *fleet) owned() []string {
 	return ids
 }
 
-// ready fails while an owned source cannot authenticate.
-func (f *fleet) ready(context.Context) error {
-	var errs []error
-	for _, id := range f.owned() {
-		if err := f.health[id].Err(); err != nil {
-			errs = append(errs, fmt.Errorf("source %s: %w", id, err))
-		}
+// ownedHealth returns the health of the running sources by id.
+func (f *fleet) ownedHealth() map[string]*health.Source {
+	ids := f.owned()
+	out := make(map[string]*health.Source, len(ids))
+	for _, id := range ids {
+		out[id] = f.health[id]
 	}
-	return errors.Join(errs...)
+	return out
+}
+
+// ready fails while an owned source is failing or stalled (health.Rule),
+// with a bounded text free of upstream text.
+func (f *fleet) ready(context.Context) error {
+	return health.Readiness(time.Now(), f.ownedHealth())
+}
+
+// unhealthyDesc describes the gauge of the owned sources by health state.
+var unhealthyDesc = prometheus.NewDesc("auditpipe_poller_sources_unhealthy",
+	"Sources this replica owns that are failing (3 failed cycles or sessions in a row, or a refused key) or stalled (no progress for 3 poll intervals): /readyz is false while any is.",
+	[]string{"state"}, nil)
+
+// Describe implements prometheus.Collector.
+func (f *fleet) Describe(ch chan<- *prometheus.Desc) { ch <- unhealthyDesc }
+
+// Collect implements prometheus.Collector: the unhealthy sources, counted
+// at scrape time.
+func (f *fleet) Collect(ch chan<- prometheus.Metric) {
+	for st, n := range health.Count(time.Now(), f.ownedHealth()) {
+		ch <- prometheus.MustNewConstMetric(unhealthyDesc, prometheus.GaugeValue, float64(n), string(st))
+	}
 }
 
 // runSource runs sessions of one source until ctx is done, restarting
@@ -169,6 +224,7 @@ func (f *fleet) runSource(ctx context.Context, s SourceConfig, partition int32) 
 		if ctx.Err() != nil {
 			return
 		}
+		f.health[s.SourceID].Failed(collect.ProblemOf(err))
 		if progressed {
 			restarts.Reset()
 		}
@@ -245,6 +301,7 @@ func (f *fleet) collector(s SourceConfig, partition int32, st state.State, cl *k
 	ucfg := upstream.Config{
 		BaseURL:        s.BaseURL,
 		Key:            s.AdminKey,
+		Scrubber:       f.scrubber,
 		HTTP:           f.httpClient,
 		RequestTimeout: f.cfg.Collection.RequestTimeout,
 		MaxAttempts:    f.cfg.Collection.MaxAttempts,
@@ -266,9 +323,10 @@ func (f *fleet) collector(s SourceConfig, partition int32, st state.State, cl *k
 		API:       api,
 		Committer: committer,
 		Codec:     f.codec,
-		Topics:    collect.Topics{Raw: f.cfg.Topics.Raw.Name, State: f.cfg.Topics.State.Name, StatePartition: partition},
+		Topics:    collect.Topics{Raw: f.cfg.Topics.Raw.Name, State: f.cfg.Topics.State.Name, DLQ: f.cfg.Topics.DLQ.Name, StatePartition: partition},
 		Metrics:   f.metrics,
 		Health:    f.health[s.SourceID],
+		Scrubber:  f.scrubber,
 		Logger:    logger,
 		Version:   f.version,
 		Slices:    f.slices,
@@ -292,6 +350,7 @@ func (f *fleet) collectSource(s SourceConfig) collect.Source {
 		Overlap:        s.Overlap,
 		Slice:          cc.Slice,
 		MaxSliceEvents: cc.MaxSliceEvents,
+		MaxRecordBytes: f.recordLimit,
 		PageSize:       s.PageSize,
 		DedupCapacity:  cc.DedupCapacity,
 		StateLimit:     stateLimit,

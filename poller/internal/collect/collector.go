@@ -1,8 +1,10 @@
 package collect
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,12 +12,15 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/auditpipe/auditpipe/pkg/config"
 	"github.com/auditpipe/auditpipe/pkg/contract"
+	"github.com/auditpipe/auditpipe/pkg/retry"
+	"github.com/auditpipe/auditpipe/poller/internal/health"
 	"github.com/auditpipe/auditpipe/poller/internal/state"
 	"github.com/auditpipe/auditpipe/poller/internal/upstream"
 )
@@ -50,9 +55,13 @@ type Source struct {
 	// window (backfill, re-scan).
 	Slice time.Duration
 	// MaxSliceEvents makes a slice with more events than this split in
-	// two (down to one second).
+	// two; a one-second slice with more fails the cycle (0: 20,000).
 	MaxSliceEvents int
-	// PageSize is the API's limit parameter (1-100).
+	// MaxRecordBytes is the largest raw record the producer can write
+	// (the raw topic's max.message.bytes and the producer's batch limit):
+	// a bigger event is dead-lettered, truncated (0: no check).
+	MaxRecordBytes int
+	// PageSize is the API's limit parameter (1-100; 0: 100).
 	PageSize int
 	// DedupCapacity bounds the remembered ids; StateLimit bounds the
 	// encoded state record in bytes.
@@ -78,32 +87,13 @@ type Committer interface {
 }
 
 // Topics names where records go. StatePartition is the state topic
-// partition that holds the source's state.
+// partition that holds the source's state; DLQ takes the events the raw
+// topic cannot hold.
 type Topics struct {
 	Raw            string
 	State          string
+	DLQ            string
 	StatePartition int32
-}
-
-// Health is a source's authentication status, shared between successive
-// collectors of the source and readiness checks. It is safe for concurrent
-// use.
-type Health struct {
-	mu  sync.Mutex
-	err error
-}
-
-// Err returns the last authentication error, nil while the key works.
-func (h *Health) Err() error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.err
-}
-
-func (h *Health) set(err error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.err = err
 }
 
 // Options are a Collector's collaborators.
@@ -113,8 +103,14 @@ type Options struct {
 	Codec     *state.Codec
 	Topics    Topics
 	Metrics   *Metrics
-	Health    *Health
-	Logger    *slog.Logger
+	// Health is told about the source's progress and failures; it is
+	// shared by the successive collectors of the source (nil: a private
+	// one).
+	Health *health.Source
+	// Scrubber removes every configured secret from upstream text (event
+	// ids, cursors) before it is logged or put in an error.
+	Scrubber *config.Scrubber
+	Logger   *slog.Logger
 	// Version is the poller_version header.
 	Version string
 	// Now is the clock (nil: time.Now).
@@ -159,8 +155,12 @@ type Collector struct {
 	o       Options
 	st      state.State
 	headers []kgo.RecordHeader
-	log     *slog.Logger
-	commits int
+	// headerBytes is what the headers add to a raw record.
+	headerBytes int
+	log         *slog.Logger
+	commits     int
+	// failures spaces the cycles after failed ones.
+	failures *retry.Backoff
 }
 
 // Commits returns how many transactions the collector committed.
@@ -182,8 +182,11 @@ func New(src Source, st state.State, o Options) *Collector {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Health == nil {
-		o.Health = &Health{}
+		o.Health = health.NewSource(health.Rule{StallAfter: 3 * src.PollInterval, FailingAfter: 3})
+		o.Health.Start(o.Now())
 	}
+	src.MaxSliceEvents = cmp.Or(max(src.MaxSliceEvents, 0), 20_000)
+	src.PageSize = cmp.Or(max(src.PageSize, 0), 100)
 	if st.Streams == nil {
 		st.Streams = map[string]state.Stream{}
 	}
@@ -198,7 +201,14 @@ func New(src Source, st state.State, o Options) *Collector {
 		tags, _ := json.Marshal(src.Tags) // map[string]string always marshals
 		h = append(h, kgo.RecordHeader{Key: contract.HeaderTags, Value: tags})
 	}
-	return &Collector{src: src, o: o, st: st, headers: h, log: o.Logger.With(slog.String("source_id", src.ID))}
+	hb := len(contract.HeaderReceivedAt) + len(time.RFC3339Nano) + 2*binary.MaxVarintLen32
+	for _, x := range h {
+		hb += len(x.Key) + len(x.Value) + 2*binary.MaxVarintLen32
+	}
+	initial := cmp.Or(src.ErrorRetry, src.PollInterval)
+	return &Collector{src: src, o: o, st: st, headers: h, headerBytes: hb,
+		log:      o.Logger.With(slog.String("source_id", src.ID)),
+		failures: retry.NewBackoff(retry.Policy{Initial: initial, Max: 10 * initial})}
 }
 
 // State returns the collector's current state (for tests).
@@ -224,11 +234,13 @@ func (c *Collector) Run(ctx context.Context) error {
 }
 
 // Cycle polls every stream once (re-scanning those that are due) and
-// returns how long to wait before the next cycle. The error is non-nil
-// only for Kafka failures (wrapping ErrKafka) and never for ctx ending.
+// returns how long to wait before the next cycle: the poll interval after
+// a completed cycle, the shared backoff after failed ones. The error is
+// non-nil only for Kafka failures (wrapping ErrKafka) and never for ctx
+// ending.
 func (c *Collector) Cycle(ctx context.Context) (time.Duration, error) {
 	now := c.o.Now()
-	var apiErr error
+	var failure error
 	for _, s := range c.src.Streams {
 		if ctx.Err() != nil {
 			return 0, nil
@@ -238,32 +250,48 @@ func (c *Collector) Cycle(ctx context.Context) (time.Duration, error) {
 			return 0, err
 		}
 		if err != nil && ctx.Err() == nil {
-			apiErr = err
+			failure = err
 			if upstream.ClassOf(err) == upstream.ClassAuth {
 				break
 			}
 		}
 	}
-	c.updateLag(now)
-	wait := c.src.PollInterval
-	switch {
-	case apiErr == nil:
-		c.o.Health.set(nil)
-		c.o.Metrics.authOK.WithLabelValues(c.src.ID).Set(1)
-		c.o.Metrics.lastSuccess.WithLabelValues(c.src.ID).Set(float64(c.o.Now().UnixMilli()) / 1000)
-	case upstream.ClassOf(apiErr) == upstream.ClassAuth:
-		c.o.Health.set(apiErr)
-		c.o.Metrics.authOK.WithLabelValues(c.src.ID).Set(0)
-		c.log.Error("source cannot authenticate; retrying slowly", slog.String("error", apiErr.Error()),
-			slog.Duration("retry_in", c.src.AuthRetry))
-		wait = c.src.AuthRetry
-	default:
-		c.log.Warn("poll cycle failed; retrying on the next cycle", slog.String("error", apiErr.Error()))
-		if c.src.ErrorRetry > 0 {
-			wait = c.src.ErrorRetry
-		}
+	if ctx.Err() != nil {
+		return 0, nil
 	}
-	return wait, nil
+	c.updateLag(now)
+	if failure != nil {
+		return c.cycleFailed(failure), nil
+	}
+	c.failures.Reset()
+	c.o.Health.Succeeded(c.o.Now())
+	c.o.Metrics.authOK.WithLabelValues(c.src.ID).Set(1)
+	c.o.Metrics.lastSuccess.WithLabelValues(c.src.ID).Set(float64(c.o.Now().UnixMilli()) / 1000)
+	return c.src.PollInterval, nil
+}
+
+// cycleFailed reports a failed cycle (health, metrics, log) and returns
+// the wait before the next one.
+func (c *Collector) cycleFailed(err error) time.Duration {
+	c.o.Health.Failed(ProblemOf(err))
+	wait := c.failures.Next()
+	switch class := upstream.ClassOf(err); {
+	case class == upstream.ClassAuth:
+		c.o.Metrics.authOK.WithLabelValues(c.src.ID).Set(0)
+		c.log.Error("source cannot authenticate; retrying slowly", slog.String("error", err.Error()),
+			slog.Duration("retry_in", c.src.AuthRetry))
+		return c.src.AuthRetry
+	case errors.As(err, new(*PaginationError)):
+		c.o.Metrics.errors.WithLabelValues(c.src.ID, ClassPagination).Inc()
+		c.log.Error("the API's pagination does not end: nothing of the slice is published; retrying with backoff",
+			slog.String("error", err.Error()), slog.Duration("retry_in", wait))
+	case class == upstream.ClassRedirect:
+		c.log.Error("the API redirects; redirects are never followed: retrying with backoff",
+			slog.String("error", err.Error()), slog.Duration("retry_in", wait))
+	default:
+		c.log.Warn("poll cycle failed; retrying with backoff", slog.String("error", err.Error()), slog.Duration("retry_in", wait))
+	}
+	return wait
 }
 
 func (c *Collector) pollStream(ctx context.Context, s Stream, now time.Time) error {
@@ -292,6 +320,16 @@ func (c *Collector) pollStream(ctx context.Context, s Stream, now time.Time) err
 type fetched struct {
 	upstream.Item
 	arrived time.Time
+	// remembered is the time the dedup memory keeps for the item: its
+	// effective_at, or for an event outside the window asked for
+	// (effective_at 0, in the future: a broken upstream) the second its
+	// page arrived, so that it is remembered for a whole re-scan window
+	// after it was seen whatever its effective_at.
+	remembered int64
+	// oversize is the record size of an event the raw topic cannot hold
+	// (0: it fits); Raw then keeps only its first dlqBodyBytes.
+	oversize int
+	typ      string // the type of an oversized event
 }
 
 // walk collects [from, now] in slices of at most Slice, oldest slice
@@ -309,14 +347,10 @@ func (c *Collector) walk(ctx context.Context, s Stream, from int64, now time.Tim
 		if !open {
 			q.LT = upper
 		}
-		limit := c.src.MaxSliceEvents
-		if span <= 1 {
-			limit = 0 // one second cannot be split: take it whole
-		}
 		if err := c.o.Slices.acquire(ctx); err != nil {
 			return err
 		}
-		items, arrivals, err := c.fetchSlice(ctx, q, limit)
+		items, arrivals, err := c.fetchSlice(ctx, s.Name, q, span)
 		if errors.Is(err, errTooMany) {
 			c.o.Slices.release()
 			span = max(span/2, 1)
@@ -343,7 +377,7 @@ func (c *Collector) walk(ctx context.Context, s Stream, from int64, now time.Tim
 		// Grow the span again only when this slice was less than half full,
 		// so a dense backlog does not fetch an oversized slice (and throw
 		// it away) every other time.
-		if c.src.MaxSliceEvents <= 0 || len(items) < c.src.MaxSliceEvents/2 {
+		if len(items) < c.src.MaxSliceEvents/2 {
 			span = min(span*2, maxSpan)
 		}
 	}
@@ -365,17 +399,23 @@ func (c *Collector) advance(stream string, lower, upper int64, open bool, items 
 	return next
 }
 
-// fetchSlice pages through q until has_more is false. It returns the
-// items and the arrival time of each page.
-// It stops with errTooMany once more than limit items came (limit > 0).
-func (c *Collector) fetchSlice(ctx context.Context, q upstream.Query, limit int) ([]fetched, []time.Time, error) {
+// fetchSlice pages through q, a slice of span seconds of stream, until
+// has_more is false. It returns the items and the arrival time of each
+// page. Once more than MaxSliceEvents items came it stops with errTooMany,
+// or, when span is one second (which cannot be split), with a
+// *PaginationError; so it does when a cursor repeats or cycles, and past
+// maxPages pages.
+func (c *Collector) fetchSlice(ctx context.Context, stream string, q upstream.Query, span int64) ([]fetched, []time.Time, error) {
 	var items []fetched
 	var arrivals []time.Time
+	requested := map[string]int{} // the after cursors of the slice, with their page number
+	pages := 0
 	for {
 		page, err := c.o.API.List(ctx, q)
 		if err != nil {
 			return nil, nil, err
 		}
+		pages++
 		arrived := c.o.Now()
 		arrivals = append(arrivals, arrived)
 		c.o.Metrics.pages.WithLabelValues(c.src.ID).Inc()
@@ -383,17 +423,78 @@ func (c *Collector) fetchSlice(ctx context.Context, q upstream.Query, limit int)
 			c.o.Metrics.concatenated.WithLabelValues(c.src.ID).Inc()
 		}
 		for _, it := range page.Items {
-			items = append(items, fetched{Item: it, arrived: arrived})
+			items = append(items, c.arrival(it, q, arrived))
 		}
-		if limit > 0 && len(items) > limit {
-			return nil, nil, errTooMany
+		fail := func(what string) error {
+			return &PaginationError{Stream: stream, GTE: q.GTE, LT: q.LT, Pages: pages, Events: len(items), Cursor: c.text(q.After), What: what}
+		}
+		if len(items) > c.src.MaxSliceEvents {
+			if span > 1 {
+				return nil, nil, errTooMany
+			}
+			return nil, nil, fail(fmt.Sprintf("more than collection.max_slice_events (%d) events in one second, which cannot be split: raise collection.max_slice_events", c.src.MaxSliceEvents))
 		}
 		if !page.HasMore || len(page.Items) == 0 || page.LastID == nil || *page.LastID == "" {
 			return items, arrivals, nil
 		}
-		q.After = *page.LastID
+		next := *page.LastID
+		switch at, seen := requested[next]; {
+		case next == q.After:
+			return nil, nil, fail("the API answered with has_more=true and the cursor it was asked for as last_id: the cursor did not advance")
+		case seen:
+			return nil, nil, fail(fmt.Sprintf("the API answered with has_more=true and last_id %q, already requested at page %d: the cursors cycle", c.text(next), at))
+		case pages >= c.maxPages():
+			return nil, nil, fail(fmt.Sprintf("%d pages for at most collection.max_slice_events (%d) events at page_size %d: the API's pages do not end", pages, c.src.MaxSliceEvents, c.src.PageSize))
+		}
+		requested[next] = pages + 1
+		q.After = next
 	}
 }
+
+// maxPages bounds the pages of one slice: twice what MaxSliceEvents
+// events take in full pages, and two more.
+func (c *Collector) maxPages() int {
+	return 2*((c.src.MaxSliceEvents+c.src.PageSize-1)/c.src.PageSize) + 2
+}
+
+// arrival returns item it of a page of q that arrived at arrived, with the
+// time the dedup memory keeps for it and, for an event the raw topic
+// cannot hold, its size (its bytes then cut to what its dead letter
+// keeps).
+func (c *Collector) arrival(it upstream.Item, q upstream.Query, arrived time.Time) fetched {
+	f := fetched{Item: it, arrived: arrived, remembered: it.EffectiveAt}
+	if eff := it.EffectiveAt; eff < q.GTE || (q.LT != 0 && eff >= q.LT) || eff > arrived.Unix() {
+		f.remembered = arrived.Unix()
+	}
+	if size := c.recordBytes(it); c.src.MaxRecordBytes > 0 && size > c.src.MaxRecordBytes {
+		f.oversize = size
+		f.Raw = bytes.Clone(f.Raw[:min(len(f.Raw), dlqBodyBytes)]) // not the page's bytes: they can go
+		f.typ = eventType(it.Raw)
+	}
+	return f
+}
+
+// recordBytes bounds the size of item's raw record in a batch of its own:
+// batch header, record framing (length, attributes, timestamp and offset
+// deltas, key and value lengths, header count: at most 41 bytes), key,
+// value and headers.
+func (c *Collector) recordBytes(it upstream.Item) int {
+	const batchHeader, recordFraming = 61, 64
+	return batchHeader + recordFraming + len(it.ID) + len(it.Raw) + c.headerBytes
+}
+
+// text is upstream text fit for logs and errors: secrets scrubbed, cut.
+func (c *Collector) text(s string) string {
+	s = c.o.Scrubber.Scrub(s)
+	if len(s) > maxText {
+		s = strings.ToValidUTF8(s[:maxText], "") + "…"
+	}
+	return s
+}
+
+// maxText bounds the upstream text (ids, cursors, types) in a log line,
+// an error or a dead letter's error.
+const maxText = 200
 
 // commitSlice publishes the items not yet published, oldest first, with
 // the source's next state, in one transaction. The next state is built on
@@ -417,7 +518,8 @@ func (c *Collector) commitSlice(ctx context.Context, stream string, next state.S
 	}
 	c.st = nextSt
 	c.commits++
-	c.committed(stream, next, len(fresh), dups, len(value), arrivals)
+	c.o.Health.Progressed(c.o.Now())
+	c.committed(stream, next, fresh, dups, len(value), arrivals)
 	return nil
 }
 
@@ -454,7 +556,7 @@ func (c *Collector) nextState(stream string, next state.Stream, fresh []fetched,
 	nextSt.Streams[stream] = next
 	nextSt.CommittedAt = now
 	for _, it := range fresh {
-		nextSt.Seen.Add(it.ID, it.EffectiveAt)
+		nextSt.Seen.Add(it.ID, it.remembered)
 	}
 	// The dedup memory must cover every window a later query can reach:
 	// the re-scan window and each stream's overlap below its cursor.
@@ -485,22 +587,66 @@ func (c *Collector) nextState(stream string, next state.Stream, fresh []fetched,
 }
 
 // records returns the transaction's records: fresh on the raw topic, with
-// the source's headers and their page's arrival time, then the state.
+// the source's headers and their page's arrival time (an event the raw
+// topic cannot hold as a dead letter instead), then the state.
 func (c *Collector) records(fresh []fetched, state []byte) []*kgo.Record {
 	recs := make([]*kgo.Record, 0, len(fresh)+1)
 	for _, it := range fresh {
 		h := make([]kgo.RecordHeader, len(c.headers), len(c.headers)+1)
 		copy(h, c.headers)
 		h = append(h, kgo.RecordHeader{Key: contract.HeaderReceivedAt, Value: []byte(it.arrived.UTC().Format(time.RFC3339Nano))})
-		recs = append(recs, &kgo.Record{Topic: c.o.Topics.Raw, Key: []byte(it.ID), Value: it.Raw, Headers: h})
+		r := &kgo.Record{Topic: c.o.Topics.Raw, Key: []byte(it.ID), Value: it.Raw, Headers: h}
+		if it.oversize > 0 {
+			r = c.deadLetter(r, it)
+		}
+		recs = append(recs, r)
 	}
 	return append(recs, &kgo.Record{Topic: c.o.Topics.State, Partition: c.o.Topics.StatePartition, Key: []byte(c.src.ID), Value: state})
 }
 
+// dlqBodyBytes is how much of an oversized event its dead letter keeps.
+const dlqBodyBytes = 16 << 10
+
+// ReasonTooLarge is the dead-letter reason of an event over the raw
+// topic's record limit.
+const ReasonTooLarge = "too_large"
+
+// deadLetter returns the dead letter of raw record r of oversized item it:
+// never in a topic, so dlq_partition and dlq_offset are -1.
+func (c *Collector) deadLetter(r *kgo.Record, it fetched) *kgo.Record {
+	r.Partition, r.Offset = -1, -1
+	msg := fmt.Sprintf("event %s of type %s is %d bytes as a record, over the %d bytes the raw topic takes (its max.message.bytes and the producer's batch limit); the value holds its first %d bytes",
+		c.text(it.ID), c.text(it.typ), it.oversize, c.src.MaxRecordBytes, len(it.Raw))
+	return contract.DeadLetter(c.o.Topics.DLQ, r, contract.StagePoller, ReasonTooLarge, msg, it.arrived)
+}
+
+// eventType reads the type of an event, "" when it has no string type.
+func eventType(raw []byte) string {
+	var h struct {
+		Type json.RawMessage `json:"type"`
+	}
+	var t string
+	if json.Unmarshal(raw, &h) != nil || json.Unmarshal(h.Type, &t) != nil {
+		return ""
+	}
+	return t
+}
+
 // committed records a committed slice in the metrics and the log.
-func (c *Collector) committed(stream string, next state.Stream, published, dups, stateBytes int, arrivals []time.Time) {
+func (c *Collector) committed(stream string, next state.Stream, fresh []fetched, dups, stateBytes int, arrivals []time.Time) {
 	at := c.o.Now()
 	m := c.o.Metrics
+	published := len(fresh)
+	for _, it := range fresh {
+		if it.oversize == 0 {
+			continue
+		}
+		published--
+		m.dlq.Add(ReasonTooLarge, 1)
+		c.log.Warn("event over the raw topic's record limit: dead-lettered with its first bytes",
+			slog.String("event_id", c.text(it.ID)), slog.String("type", c.text(it.typ)),
+			slog.Int("bytes", it.oversize), slog.Int("limit", c.src.MaxRecordBytes), slog.String("topic", c.o.Topics.DLQ))
+	}
 	m.txns.WithLabelValues(c.src.ID, "committed").Inc()
 	m.published.WithLabelValues(c.src.ID).Add(float64(published))
 	m.duplicates.WithLabelValues(c.src.ID).Add(float64(dups))

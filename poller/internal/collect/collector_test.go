@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/auditpipe/auditpipe/poller/internal/health"
 	"github.com/auditpipe/auditpipe/poller/internal/state"
 	"github.com/auditpipe/auditpipe/poller/internal/upstream"
 )
@@ -158,6 +159,7 @@ type harness struct {
 	com   *fakeCommitter
 	clk   *clock
 	m     *Metrics
+	reg   *prometheus.Registry
 	codec *state.Codec
 	col   *Collector
 	src   Source
@@ -168,7 +170,8 @@ func newHarness(t *testing.T, src Source) *harness {
 	codec, err := state.NewCodec()
 	require.NoError(t, err)
 	t.Cleanup(codec.Close)
-	h := &harness{api: &fakeAPI{}, com: &fakeCommitter{}, clk: &clock{t: t0}, m: NewMetrics(prometheus.NewRegistry()), codec: codec, src: src}
+	reg := prometheus.NewRegistry()
+	h := &harness{api: &fakeAPI{}, com: &fakeCommitter{}, clk: &clock{t: t0}, m: NewMetrics(reg), reg: reg, codec: codec, src: src}
 	h.col = h.collector(state.New(src.ID))
 	return h
 }
@@ -340,13 +343,22 @@ func TestDenseSlicesAreSplit(t *testing.T) {
 	h.api.add(burst...)
 	h.cycle(t)
 
+	// Every slice up to the burst is split to at most MaxSliceEvents and
+	// committed; the one second holding more fails the cycle (pagination)
+	// instead of lifting the bound.
+	assert.ElementsMatch(t, ids(spreadOut), h.com.published(), "each event before the burst once")
+	for _, txn := range h.com.txns {
+		assert.LessOrEqual(t, len(txn)-1, 10, "a slice holds at most MaxSliceEvents")
+	}
+	assert.InDelta(t, 1, testutil.ToFloat64(h.m.errors.WithLabelValues("src-1", ClassPagination)), 0)
+
+	// Raised as the error says, the bound takes the burst.
+	h.src.MaxSliceEvents = 30
+	h.col = h.collector(h.col.State())
+	h.cycle(t)
 	got := h.com.published()
 	assert.Len(t, got, 145)
 	assert.ElementsMatch(t, append(ids(spreadOut), ids(burst)...), got, "each event once")
-	for _, txn := range h.com.txns {
-		raw := len(txn) - 1
-		assert.True(t, raw <= 10 || raw == 25, "a slice holds at most MaxSliceEvents unless it is one second (got %d)", raw)
-	}
 }
 
 func TestTenantStreamIsSeparate(t *testing.T) {
@@ -433,10 +445,17 @@ func TestAPIErrors(t *testing.T) {
 			h.api.failNext(tc.err)
 
 			wait := h.cycle(t)
-			assert.Equal(t, tc.wantWait, wait)
-			assert.Equal(t, tc.wantHealth, h.col.o.Health.Err() != nil)
 			if tc.wantHealth {
-				assert.ErrorContains(t, h.col.o.Health.Err(), "Admin Keys")
+				assert.Equal(t, tc.wantWait, wait)
+			} else {
+				// The shared backoff: between half the first delay and it.
+				assert.GreaterOrEqual(t, wait, tc.wantWait/2)
+				assert.LessOrEqual(t, wait, tc.wantWait)
+			}
+			v := h.col.o.Health.Verdict(h.clk.t)
+			assert.Equal(t, tc.wantHealth, v.State == health.Failing, "a refused key fails the source at once; one server error does not")
+			if tc.wantHealth {
+				assert.Contains(t, v.String(), "Admin Keys")
 			}
 			if tc.wantHealth {
 				assert.InDelta(t, 0, testutil.ToFloat64(h.m.authOK.WithLabelValues("src-1")), 0)
@@ -449,7 +468,7 @@ func TestAPIErrors(t *testing.T) {
 			h.clk.advance(wait)
 			wait = h.cycle(t)
 			assert.Equal(t, src.PollInterval, wait)
-			assert.NoError(t, h.col.o.Health.Err())
+			assert.Equal(t, health.OK, h.col.o.Health.Verdict(h.clk.t).State)
 			assert.InDelta(t, 1, testutil.ToFloat64(h.m.authOK.WithLabelValues("src-1")), 0)
 			assert.Len(t, h.com.published(), 3)
 		})

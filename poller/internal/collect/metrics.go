@@ -3,6 +3,8 @@ package collect
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/auditpipe/auditpipe/pkg/contract"
+
 	"github.com/auditpipe/auditpipe/poller/internal/upstream"
 )
 
@@ -24,12 +26,16 @@ type Metrics struct {
 	pageCommit   *prometheus.HistogramVec
 	authOK       *prometheus.GaugeVec
 	concatenated *prometheus.CounterVec
+	dlq          *contract.DLQCounter
 }
 
-// Error classes beyond upstream's.
+// Error classes beyond upstream's (and ClassPagination).
 const (
 	ClassKafka = "kafka"
 	ClassState = "state"
+	// ClassSession: a source's session could not start (its producer, its
+	// state read back).
+	ClassSession = "session"
 )
 
 // NewMetrics registers the metrics on reg (nil: a private registry).
@@ -45,7 +51,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		pages:        prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "pages_fetched_total", Help: "Audit log pages fetched and decoded."}, src),
 		latency:      prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "api_request_duration_seconds", Help: "Latency of audit log API requests (every attempt).", Buckets: prometheus.ExponentialBuckets(0.01, 2.5, 10)}, src),
 		rateLimited:  prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "api_rate_limited_total", Help: "HTTP 429 answers."}, src),
-		errors:       prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "errors_total", Help: "Failures by class: auth, rate_limit, server, network, decode, client (per attempt), kafka, state."}, []string{"source_id", "class"}),
+		errors:       prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "errors_total", Help: "Failures by class: auth, rate_limit, server, network, decode, client, redirect (per attempt), pagination (per cycle), kafka, state, session."}, []string{"source_id", "class"}),
 		lag:          prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "watermark_lag_seconds", Help: "Now minus the oldest stream cursor of the source."}, src),
 		lastSuccess:  prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "last_success_timestamp_seconds", Help: "Unix time of the last poll cycle that completed without error."}, src),
 		txns:         prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "transactions_total", Help: "Kafka transactions by outcome (committed, failed)."}, []string{"source_id", "outcome"}),
@@ -56,6 +62,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		authOK:       prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "source_authenticated", Help: "1 while the source's admin key is accepted, 0 after a 401/403."}, src),
 		concatenated: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "concatenated_responses_total", Help: "Responses that held several concatenated JSON documents (merged)."}, src),
 	}
+	dlq, err := contract.NewDLQCounter(reg, contract.StagePoller, ReasonTooLarge)
+	if err != nil {
+		panic(err) // as MustRegister below: a clash is a programming error
+	}
+	m.dlq = dlq
 	reg.MustRegister(m.published, m.duplicates, m.pages, m.latency, m.rateLimited, m.errors, m.lag, m.lastSuccess,
 		m.txns, m.dedupSize, m.dedupEvicted, m.stateBytes, m.pageCommit, m.authOK, m.concatenated)
 	return m
@@ -68,7 +79,8 @@ func (m *Metrics) OnAttempt(sourceID string) func(upstream.Attempt) {
 	// Export zeros for every class, so that dashboards and alerts see the
 	// series before the first failure.
 	for _, c := range []string{string(upstream.ClassAuth), string(upstream.ClassRateLimit), string(upstream.ClassServer),
-		string(upstream.ClassNetwork), string(upstream.ClassDecode), string(upstream.ClassClient), ClassKafka, ClassState} {
+		string(upstream.ClassNetwork), string(upstream.ClassDecode), string(upstream.ClassClient), string(upstream.ClassRedirect),
+		ClassPagination, ClassKafka, ClassState, ClassSession} {
 		m.errors.WithLabelValues(sourceID, c)
 	}
 	return func(a upstream.Attempt) {

@@ -67,9 +67,10 @@ func (s State) Clone() State {
 // walked can hold its forgotten events: another stream (the tenant one
 // during its first backfill, say) may raise the floor above events this
 // stream has not published yet. Pass math.MinInt64 for a stream that never
-// committed.
+// committed. A floor of 0 is no floor: an event at effective_at 0 or below
+// counts as published only while Seen holds it.
 func (s *State) Published(id string, eff, cursor int64) bool {
-	return (eff <= s.Floor && eff <= cursor) || s.Seen.Contains(id)
+	return (s.Floor != 0 && eff <= s.Floor && eff <= cursor) || s.Seen.Contains(id)
 }
 
 // Trim keeps at most capacity ids in Seen by forgetting the oldest whole

@@ -130,3 +130,12 @@ func TestCloneIsIndependent(t *testing.T) {
 	assert.Equal(t, 1, s.Seen.Len())
 	assert.Zero(t, s.Floor)
 }
+
+func TestNoFloorPublishesNothingAtOrBelowZero(t *testing.T) {
+	s := New("org-a") // never overflowed: Floor 0 is no floor
+	for _, eff := range []int64{0, -1, math.MinInt64 + 1} {
+		assert.False(t, s.Published(fmt.Sprintf("e%d", eff), eff, 1720000000), "effective_at %d is not published yet", eff)
+	}
+	s.Seen.Add("e0", 0)
+	assert.True(t, s.Published("e0", 0, 1720000000), "until it is remembered")
+}

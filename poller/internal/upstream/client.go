@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/auditpipe/auditpipe/pkg/config"
 	"github.com/auditpipe/auditpipe/pkg/retry"
@@ -42,16 +43,29 @@ const (
 	ClassDecode Class = "decode"
 	// ClassClient: other 4xx (400, 404, 422): the request is wrong.
 	ClassClient Class = "client"
+	// ClassRedirect: a 3xx. Redirects are never followed (the admin key
+	// would go with them); the base URL is wrong or the upstream hostile.
+	ClassRedirect Class = "redirect"
 )
 
-// Error is a failed request. It never holds the admin key.
+// Bounds of the upstream text kept in an Error (after scrubbing).
+const (
+	maxRequestID = 200
+	maxMessage   = 300
+)
+
+// Error is a failed request. It never holds the admin key nor any other
+// secret the client was told to scrub: every text that came from the
+// upstream is scrubbed and cut before it is stored.
 type Error struct {
 	Class Class
 	// Status is the HTTP status, 0 when there was no response.
 	Status int
-	// RequestID is the response's x-request-id, if any.
+	// RequestID is the response's x-request-id, if any (at most 200
+	// bytes).
 	RequestID string
-	// Message is the API's error.message or a description of the failure.
+	// Message is the API's error.message or a description of the failure
+	// (at most 300 bytes of upstream text).
 	Message string
 	// Attempts is how many requests were made.
 	Attempts int
@@ -81,9 +95,34 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.err }
 
+// Summary describes the failure with its class, status and what to do,
+// and nothing the upstream sent: the form that may be served (/readyz).
+func (e *Error) Summary() string {
+	var b strings.Builder
+	b.WriteString(string(e.Class))
+	if e.Status != 0 {
+		fmt.Fprintf(&b, " (HTTP %d)", e.Status)
+	}
+	fmt.Fprintf(&b, ": %s", hints[e.Class])
+	return b.String()
+}
+
+// hints are the actionable texts of each class.
+var hints = map[Class]string{
+	ClassAuth:      AuthMessage,
+	ClassRateLimit: "the API keeps rate-limiting this key: raise poll_interval",
+	ClassServer:    "the API keeps failing with server errors",
+	ClassNetwork:   "the API cannot be reached: check base_url, DNS, proxies and the network",
+	ClassDecode:    "the API's answers are not audit log pages: check base_url",
+	ClassClient:    "the API refuses the request: check base_url, event_types and project_ids",
+	ClassRedirect:  "the API answered with a redirect, which is never followed (the admin key would go with it): set base_url to the API root",
+}
+
 // Permanent reports whether retrying the same request cannot help:
-// authentication and other client errors.
-func (e *Error) Permanent() bool { return e.Class == ClassAuth || e.Class == ClassClient }
+// authentication and other client errors, and redirects.
+func (e *Error) Permanent() bool {
+	return e.Class == ClassAuth || e.Class == ClassClient || e.Class == ClassRedirect
+}
 
 // ClassOf returns the class of err, or "" when err is not an *Error.
 func ClassOf(err error) Class {
@@ -150,7 +189,12 @@ type Config struct {
 	BaseURL string
 	// Key is the admin key, sent as a bearer token and nowhere else.
 	Key config.Secret
-	// HTTP is the client to use; nil means a new one with sane timeouts.
+	// Scrubber removes further secrets (the other sources' keys, every
+	// secret of the process) from upstream text; the client always
+	// removes its own Key. nil: only Key.
+	Scrubber *config.Scrubber
+	// HTTP is the client to use; nil means a new one. The client never
+	// follows redirects, whatever HTTP's CheckRedirect says.
 	HTTP *http.Client
 	// RequestTimeout bounds one attempt (default 30s).
 	RequestTimeout time.Duration
@@ -199,9 +243,12 @@ func New(cfg Config, logger *slog.Logger) (*Client, error) {
 	if cfg.MaxRetryAfter <= 0 {
 		cfg.MaxRetryAfter = 5 * time.Minute
 	}
-	if cfg.HTTP == nil {
-		cfg.HTTP = &http.Client{}
+	hc := &http.Client{}
+	if cfg.HTTP != nil {
+		hc = new(*cfg.HTTP) // a copy shares the transport and its connections
 	}
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	cfg.HTTP = hc
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -246,7 +293,7 @@ func (c *Client) retryable(ctx context.Context, e *Error, retryAfter time.Durati
 		return retry.Permanent(ctx.Err())
 	}
 	again := !e.Permanent()
-	if shouldRetry != nil {
+	if shouldRetry != nil && e.Class != ClassRedirect {
 		again = *shouldRetry
 	}
 	switch {
@@ -268,6 +315,28 @@ func (c *Client) logRetry(attempt int, err error, delay time.Duration) {
 		slog.String("class", string(e.Class)), slog.Int("status", e.Status),
 		slog.String("x_request_id", e.RequestID), slog.String("error", e.Message),
 		slog.Int("attempt", attempt), slog.Duration("delay", delay))
+}
+
+// clean returns upstream text fit to log, store in an error or serve:
+// every secret scrubbed (the key first), then cut to at most limit bytes.
+func (c *Client) clean(s string, limit int) string {
+	if k := c.cfg.Key.Value(); k != "" {
+		s = strings.ReplaceAll(s, k, config.Redacted)
+	}
+	return cut(c.cfg.Scrubber.Scrub(s), limit)
+}
+
+// cut returns s cut to at most limit bytes on a rune boundary, marked
+// with "…" when cut.
+func cut(s string, limit int) string {
+	if len(s) <= limit {
+		return s
+	}
+	s = s[:limit]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s + "…"
 }
 
 func (c *Client) once(ctx context.Context, q Query) (Page, *Error, time.Duration, *bool) {
@@ -292,23 +361,27 @@ func (c *Client) once(ctx context.Context, q Query) (Page, *Error, time.Duration
 	resp, err := c.cfg.HTTP.Do(req)
 	if err != nil {
 		report(0, ClassNetwork)
-		return Page{}, &Error{Class: ClassNetwork, Message: describeNetErr(err), err: err}, 0, nil
+		return Page{}, &Error{Class: ClassNetwork, Message: c.clean(describeNetErr(err), maxMessage), err: err}, 0, nil
 	}
 	defer resp.Body.Close()
-	reqID := resp.Header.Get("x-request-id")
+	reqID := c.clean(resp.Header.Get("x-request-id"), maxRequestID)
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		report(resp.StatusCode, ClassRedirect)
+		return Page{}, &Error{Class: ClassRedirect, Status: resp.StatusCode, RequestID: reqID, Message: c.redirectMessage(resp)}, 0, nil
+	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err == nil && len(body) > maxBody {
 		err = fmt.Errorf("body exceeds %d bytes", maxBody)
 	}
 	if err != nil {
 		report(resp.StatusCode, ClassNetwork)
-		return Page{}, &Error{Class: ClassNetwork, Status: resp.StatusCode, RequestID: reqID, Message: "reading body: " + describeNetErr(err), err: err}, 0, nil
+		return Page{}, &Error{Class: ClassNetwork, Status: resp.StatusCode, RequestID: reqID, Message: "reading body: " + c.clean(describeNetErr(err), maxMessage), err: err}, 0, nil
 	}
 	if resp.StatusCode == http.StatusOK {
 		page, err := DecodePage(body)
 		if err != nil {
 			report(resp.StatusCode, ClassDecode)
-			return Page{}, &Error{Class: ClassDecode, Status: resp.StatusCode, RequestID: reqID, Message: err.Error(), err: err}, 0, nil
+			return Page{}, &Error{Class: ClassDecode, Status: resp.StatusCode, RequestID: reqID, Message: c.clean(err.Error(), maxMessage), err: ErrMalformed}, 0, nil
 		}
 		page.RequestID = reqID
 		report(resp.StatusCode, "")
@@ -322,8 +395,19 @@ func (c *Client) once(ctx context.Context, q Query) (Page, *Error, time.Duration
 	}
 	class := classify(resp.StatusCode)
 	report(resp.StatusCode, class)
-	e := &Error{Class: class, Status: resp.StatusCode, RequestID: reqID, Message: apiMessage(body)}
+	e := &Error{Class: class, Status: resp.StatusCode, RequestID: reqID, Message: c.clean(apiMessage(body), maxMessage)}
 	return Page{}, e, retryAfter(resp.Header, time.Now()), shouldRetry(resp.Header)
+}
+
+// redirectMessage describes a redirect by where it pointed (scheme and
+// host only, scrubbed): enough to fix base_url, nothing of its path or
+// query, which may echo the request.
+func (c *Client) redirectMessage(resp *http.Response) string {
+	to := "nowhere (no Location)"
+	if loc, err := resp.Location(); err == nil {
+		to = c.clean(loc.Scheme+"://"+loc.Host, maxRequestID)
+	}
+	return fmt.Sprintf("the API redirected to %s; redirects are never followed (the admin key would go with them): set base_url to the API root", to)
 }
 
 func classify(status int) Class {
@@ -339,8 +423,9 @@ func classify(status int) Class {
 	}
 }
 
-// apiMessage extracts error.message from an ErrorResponse body, bounded.
-// Nothing of the request (and so nothing of the key) is echoed.
+// apiMessage extracts error.message from an ErrorResponse body. An
+// upstream may echo the request (and the key) in it: the caller scrubs
+// and cuts it.
 func apiMessage(body []byte) string {
 	var er struct {
 		Error struct {
@@ -350,11 +435,7 @@ func apiMessage(body []byte) string {
 	if json.Unmarshal(body, &er) != nil || er.Error.Message == "" {
 		return ""
 	}
-	m := er.Error.Message
-	if len(m) > 300 {
-		m = m[:300] + "…"
-	}
-	return m
+	return er.Error.Message
 }
 
 // describeNetErr renders a transport error without the request URL (which
