@@ -8,6 +8,10 @@
 #                and Apache Kafka: faults while events flow, then exactly once
 #   make images  the services' OCI images (linux/amd64, linux/arm64), built
 #                without a container runtime, into bin/images (deploy/README.md)
+#   make deploy-test  the production path for real: the images in podman, the
+#                chart in podman kube play and on a real kube-apiserver with
+#                Helm, the alert rules through promtool (root; podman, runc,
+#                catatonit installed: .ci/run installs them)
 #
 # Both fetch what they need first (`make deps`): Go modules, the ClickHouse
 # engine (libchdb, from the npm registry, sha512-verified) and, when Java 17
@@ -34,12 +38,12 @@ SLOGLINT_VERSION := v0.12.0
 TESTFLAGS ?=
 TEST_TIMEOUT ?= 30m
 
-.PHONY: all build images soak test unit-test drift-check check-configs lint bench deps deps-go deps-chdb deps-kafka run clean help
+.PHONY: all build images deploy-test soak test unit-test drift-check check-configs lint bench deps deps-go deps-chdb deps-kafka run clean help
 
 all: build
 
 help:
-	@sed -n '1,16p' Makefile
+	@sed -n '1,20p' Makefile
 
 ## build: every binary into bin/
 build:
@@ -57,10 +61,46 @@ build:
 
 ## images: one OCI image per service and platform, reproducible (same tree,
 ## same digests): bin/images/oci/<service> (OCI layouts), bin/images/
-## <service>-linux-<arch>.tar (docker load), bin/images/digests.txt
+## <service>-linux-<arch>.tar (docker load), bin/images/digests.txt. The tag
+## is the chart's appVersion (deploy/helm/auditpipe/Chart.yaml), the tag the
+## chart deploys by default; IMAGE_TAG=x overrides it (then helm --set image.tag=x).
+IMAGE_TAG ?=
+IMAGE_PLATFORMS ?= linux/amd64,linux/arm64
 images:
 	@cd deploy && SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./cmd/images \
-		-root .. -out $(BIN)/images -version $(VERSION) -revision $(REVISION)
+		-root .. -out $(BIN)/images -platforms $(IMAGE_PLATFORMS) -revision $(REVISION) $(if $(IMAGE_TAG),-version $(IMAGE_TAG))
+
+## deploy-test: the production path, exercised for real (deploy/README.md):
+## images loaded into podman and run against the dev stack's pieces, the
+## rendered chart in `podman kube play`, the chart installed, upgraded and
+## uninstalled with Helm on kube-apiserver + etcd (built from source into
+## ~/.cache/auditpipe/kube once, ~10 CPU-minutes), promtool on the alerts,
+## podman-compose on the compose project.
+## The tests run in a private network namespace, offline.
+PROMTOOL ?= $(shell command -v promtool 2>/dev/null || echo $(CACHE)/prometheus/usr/bin/promtool)
+PODMAN_COMPOSE_VERSION := 1.6.0
+DEPLOY_TEST_TIMEOUT ?= 30m
+deploy-test: deps-chdb
+	@for c in podman runc catatonit unshare; do command -v $$c >/dev/null || { echo "!!! $$c is missing: apt-get install podman runc catatonit (.ci/run does it)"; exit 1; }; done
+	@if [ ! -x "$(PROMTOOL)" ]; then \
+		echo "==> fetching promtool (Debian's prometheus package, unpacked into .cache/prometheus)"; \
+		mkdir -p $(CACHE)/prometheus && cd $(CACHE)/prometheus && apt-get download -q prometheus && dpkg-deb -x prometheus_*.deb .; \
+	fi
+	@if [ ! -f $(CACHE)/podman-compose-$(PODMAN_COMPOSE_VERSION)/podman_compose.py ]; then \
+		echo "==> installing podman-compose $(PODMAN_COMPOSE_VERSION) (PyPI) into .cache"; \
+		python3 -m pip install -q --disable-pip-version-check --target $(CACHE)/podman-compose-$(PODMAN_COMPOSE_VERSION) podman-compose==$(PODMAN_COMPOSE_VERSION); \
+	fi
+	@echo "==> make images (linux/amd64)"
+	@$(MAKE) --no-print-directory images IMAGE_PLATFORMS=linux/amd64
+	@echo "==> kube-apiserver, etcd and the CRDs (deploy/kube)"
+	@cd deploy && $(GO) run ./cmd/kubetools -root .. >/dev/null
+	@echo "==> compiling the deploy tests"
+	@mkdir -p $(CACHE) && cd deploy && $(GO) test -c -tags deploytest -o $(CACHE)/deploytest.test ./deploytest
+	@echo "==> running them in a private network namespace; full log in .cache/deploy-test.log"
+	@unshare -n bash -c 'ip link set lo up && cd deploy/deploytest && \
+		GOPROXY=off PROMTOOL=$(PROMTOOL) AUDITPIPE_IMAGES=$(BIN)/images PODMAN_COMPOSE=$(CACHE)/podman-compose-$(PODMAN_COMPOSE_VERSION) \
+		$(CACHE)/deploytest.test -test.v -test.timeout $(DEPLOY_TEST_TIMEOUT)' 2>&1 | \
+		tee $(CACHE)/deploy-test.log | grep --line-buffered -E '^(=== RUN|--- |PASS|FAIL|ok )|^\s+[a-z_]+_test.go:|^deploytest:|^==> |^    (kube-apiserver|etcd):'
 
 ## deps: everything the tests and `make run` need
 deps: deps-go deps-chdb deps-kafka

@@ -33,6 +33,13 @@ func (s *setup) Run() int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	secrets, err := writeSecrets()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(secrets)
+	env["AUDITPIPE_SECRETS_DIR"] = secrets
 	if bins, err = servicebin.Build(context.Background(), "../..", dir); err != nil {
 		fmt.Fprintf(os.Stderr, "building the services: %v\n", err)
 		return 1
@@ -40,13 +47,32 @@ func (s *setup) Run() int {
 	return s.m.Run()
 }
 
-// env is what an operator's .env provides (see .env.example).
+// env is what an operator's .env provides (see .env.example); TestMain
+// points AUDITPIPE_SECRETS_DIR at a directory holding secretFiles.
 var env = map[string]string{
 	"AUDITPIPE_VERSION":      "v1.2.3",
-	"OPENAI_ADMIN_KEY":       "sk-admin-compose-test",
-	"CLICKHOUSE_PASSWORD":    "clickhouse-compose-test",
 	"AUDITPIPE_WORKSPACE_ID": "ws-compose",
-	"GRAFANA_ADMIN_PASSWORD": "grafana-compose-test",
+}
+
+// secretFiles are what an operator writes into the secrets directory.
+var secretFiles = map[string]string{
+	"openai_admin_key":       "sk-admin-compose-test",
+	"clickhouse_password":    "clickhouse-compose-test",
+	"grafana_admin_password": "grafana-compose-test",
+}
+
+// writeSecrets writes secretFiles into a new directory and returns it.
+func writeSecrets() (string, error) {
+	dir, err := os.MkdirTemp("", "compose-test-secrets-")
+	if err != nil {
+		return "", err
+	}
+	for name, v := range secretFiles {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(v), 0o644); err != nil {
+			return "", err
+		}
+	}
+	return dir, nil
 }
 
 // load loads and validates the project as `docker compose config` does.
@@ -77,7 +103,7 @@ func TestProjectLoads(t *testing.T) {
 	for name, s := range p.Services {
 		for k, v := range s.Environment {
 			if v != nil {
-				assert.NotContains(t, []string{env["OPENAI_ADMIN_KEY"], env["CLICKHOUSE_PASSWORD"], env["GRAFANA_ADMIN_PASSWORD"]}, *v, "%s: %s carries a secret in the environment", name, k)
+				assert.NotContains(t, secretValues(), *v, "%s: %s carries a secret in the environment", name, k)
 			}
 		}
 	}
@@ -130,12 +156,47 @@ func TestMountedFilesExist(t *testing.T) {
 			assert.FileExists(t, cfg.File, "%s: config %s", name, c.Source)
 		}
 		for _, sec := range s.Secrets {
-			decl, ok := p.Secrets[sec.Source]
+			_, ok := p.Secrets[sec.Source]
 			require.True(t, ok, "%s: secret %s is declared", name, sec.Source)
-			assert.Empty(t, decl.File, "secrets come from the environment, never from files in the repository")
-			assert.NotEmpty(t, decl.Environment)
 		}
 	}
+}
+
+// TestSecretsAreFiles: every secret is a file of the secrets directory,
+// which Docker Compose and podman-compose both hand over (podman-compose
+// refuses secrets taken from the environment), and the default directory
+// is never committed.
+func TestSecretsAreFiles(t *testing.T) {
+	p, err := load(t, env)
+	require.NoError(t, err)
+	require.Len(t, p.Secrets, len(secretFiles))
+	for name, decl := range p.Secrets {
+		assert.Empty(t, decl.Environment, "%s: an environment secret, which podman-compose refuses", name)
+		assert.Equal(t, filepath.Join(env["AUDITPIPE_SECRETS_DIR"], name), decl.File, "%s: a file of AUDITPIPE_SECRETS_DIR", name)
+	}
+
+	e := map[string]string{}
+	for k, v := range env {
+		e[k] = v
+	}
+	delete(e, "AUDITPIPE_SECRETS_DIR")
+	p, err = load(t, e)
+	require.NoError(t, err)
+	ignore, err := os.ReadFile("../../.gitignore")
+	require.NoError(t, err)
+	for name, decl := range p.Secrets {
+		assert.Equal(t, mustAbs(t, filepath.Join("secrets", name)), decl.File, "%s: by default in ./secrets", name)
+	}
+	assert.Contains(t, strings.Split(string(ignore), "\n"), "/deploy/compose/secrets/", "the secrets directory is git-ignored")
+}
+
+// secretValues are the secrets' contents.
+func secretValues() []string {
+	var out []string
+	for _, v := range secretFiles {
+		out = append(out, v)
+	}
+	return out
 }
 
 func TestHostPortsAreUnique(t *testing.T) {
@@ -180,7 +241,7 @@ func TestServiceConfigsAreValid(t *testing.T) {
 			require.NoError(t, err)
 			out, err := bins.CheckConfig(context.Background(), binary, inv)
 			require.NoError(t, err)
-			for _, secret := range []string{env["OPENAI_ADMIN_KEY"], env["CLICKHOUSE_PASSWORD"]} {
+			for _, secret := range secretValues() {
 				assert.NotContains(t, out, secret)
 			}
 			switch name {
@@ -190,6 +251,7 @@ func TestServiceConfigsAreValid(t *testing.T) {
 			case "loader":
 				assert.Contains(t, out, "migrate: false", "the migrate service applies the migrations")
 				assert.Contains(t, out, "password: '[REDACTED]'")
+				assert.Contains(t, out, "protocol: http", "HTTP, the protocol every test loads over (docs/loader.md)")
 			case "enricher":
 				assert.Contains(t, out, "register: false", "the register service registers the schema")
 			case "migrate":
@@ -230,7 +292,11 @@ func invocation(p *types.Project, s types.ServiceConfig, root string) (servicebi
 		if target == "" {
 			target = "/run/secrets/" + sec.Source
 		}
-		files[target] = p.Secrets[sec.Source].Content
+		b, err := os.ReadFile(p.Secrets[sec.Source].File)
+		if err != nil {
+			return servicebin.Invocation{}, fmt.Errorf("secret %s: %w", sec.Source, err)
+		}
+		files[target] = string(b)
 	}
 	var targets []string
 	for t := range files {

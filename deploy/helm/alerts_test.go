@@ -233,7 +233,7 @@ func pipelineValues(t *testing.T) (values, string) {
 		"kafka":      values{"brokers": anys(kafka.Addrs())},
 		"topics":     values{"raw": topic("openai-audit-raw", 2), "state": topic("auditpipe-poller-state", 2), "enriched": topic("openai-audit-enriched", 2), "dlq": topic("openai-audit-dlq", 1)},
 		"registry":   values{"urls": []any{reg.URL()}},
-		"clickhouse": values{"addr": []any{strings.TrimPrefix(chURL, "http://")}, "protocol": "http", "database": db},
+		"clickhouse": values{"addr": []any{strings.TrimPrefix(chURL, "http://")}, "database": db},
 		"poller": values{"adminPort": freePort(t), "sources": []any{values{
 			"source_id": "sim", "workspace_id": "ws-sim", "base_url": sim.URL() + "/v1", "poll_interval": "10s",
 			"admin_key_secret": values{"name": "openai-sim"},

@@ -40,12 +40,15 @@ var (
 		values{"source_id": "globex", "workspace_id": "ws-globex", "poll_interval": "30s", "tags": values{"env": "prod"},
 			"admin_key_secret": values{"name": "openai-globex", "key": "key"}},
 	}}}
+	withSource = values{"poller": values{"sources": []any{
+		values{"source_id": "acme", "workspace_id": "ws-acme", "admin_key_secret": values{"name": "openai-acme"}},
+	}}}
 	withSecrets = values{
 		"kafka":             values{"tls": values{"enabled": true, "server_name": "kafka.example"}, "sasl": values{"mechanism": "SCRAM-SHA-512", "username": "auditpipe"}},
 		"kafkaSecrets":      values{"tls": values{"name": "kafka-ca", "clientCertificate": true}, "saslPassword": values{"name": "kafka-user", "key": "password"}},
 		"registrySecrets":   values{"password": values{"name": "registry-auth"}},
 		"registry":          values{"username": "auditpipe"},
-		"clickhouse":        values{"tls": values{"enabled": true}, "addr": []any{"clickhouse.example:9440"}, "user": "auditpipe"},
+		"clickhouse":        values{"tls": values{"enabled": true}, "addr": []any{"clickhouse.example:8443"}, "user": "auditpipe"},
 		"clickhouseSecrets": values{"password": values{"name": "clickhouse-auditpipe"}, "tls": values{"name": "clickhouse-ca"}},
 	}
 	withAutoscaling = values{"autoscaling": values{"enabled": true}}
@@ -62,21 +65,21 @@ var (
 	withoutMigrations = values{"migrations": values{"enabled": false}}
 )
 
-// scenarios render the defaults and each optional feature on its own, then
-// everything at once.
+// scenarios render the defaults (with the one source the chart requires)
+// and each optional feature on its own, then everything at once.
 var scenarios = []struct {
 	name   string
 	values values
 }{
-	{name: "defaults"},
+	{name: "defaults", values: withSource},
 	{name: "sources", values: withSources},
 	{name: "secrets and TLS", values: merge(withSources, withSecrets)},
-	{name: "autoscaling", values: withAutoscaling},
-	{name: "autoscaling with SASL and TLS", values: merge(withAutoscaling, withSecrets)},
-	{name: "monitoring", values: withMonitoring},
-	{name: "geoip", values: withGeoIP},
-	{name: "service config", values: withServiceConfig},
-	{name: "migrations off", values: withoutMigrations},
+	{name: "autoscaling", values: merge(withSource, withAutoscaling)},
+	{name: "autoscaling with SASL and TLS", values: merge(withSource, withAutoscaling, withSecrets)},
+	{name: "monitoring", values: merge(withSource, withMonitoring)},
+	{name: "geoip", values: merge(withSource, withGeoIP)},
+	{name: "service config", values: merge(withSource, withServiceConfig)},
+	{name: "migrations off", values: merge(withSource, withoutMigrations)},
 	{name: "everything", values: merge(withSources, withSecrets, withAutoscaling, withMonitoring, withGeoIP, withServiceConfig)},
 }
 
@@ -261,19 +264,20 @@ func checkAutoscaling(t *testing.T, m *manifests, v values) {
 		so, ok := m.ScaledObjects[fullName(comp)]
 		require.True(t, ok, comp)
 		require.NoError(t, so.check(), comp)
-		ref := so.Spec.ScaleTargetRef
-		assert.Equal(t, components[comp], ref.Kind)
-		assert.Contains(t, m.workloads(), ref.Name, "%s: scaleTargetRef names a rendered workload", comp)
-		assert.LessOrEqual(t, *so.Spec.MaxReplicaCount, parts, "%s: never more replicas than partitions", comp)
-		assert.LessOrEqual(t, *so.Spec.MinReplicaCount, *so.Spec.MaxReplicaCount)
-		md := so.Spec.Triggers[0].Metadata
-		assert.Equal(t, topics[comp], md["topic"])
-		assert.Equal(t, "auditpipe-"+comp, md["consumerGroup"])
-		if ar := so.Spec.Triggers[0].AuthenticationRef; ar != nil {
-			ta, ok := m.TriggerAuths[ar.Name]
+		kind, name := so.target()
+		assert.Equal(t, components[comp], kind)
+		assert.Contains(t, m.workloads(), name, "%s: scaleTargetRef names a rendered workload", comp)
+		lo, hi := so.replicas()
+		assert.LessOrEqual(t, hi, int(parts), "%s: never more replicas than partitions", comp)
+		assert.LessOrEqual(t, lo, hi)
+		tr := so.triggers()[0]
+		assert.Equal(t, topics[comp], tr.Metadata["topic"])
+		assert.Equal(t, "auditpipe-"+comp, tr.Metadata["consumerGroup"])
+		if tr.AuthRef != "" {
+			ta, ok := m.TriggerAuths[tr.AuthRef]
 			require.True(t, ok, "%s: authenticationRef names a rendered TriggerAuthentication", comp)
 			require.NoError(t, ta.check())
-			for _, r := range ta.Spec.SecretTargetRef {
+			for _, r := range ta.refs() {
 				if s, ok := m.Secrets[r.Name]; ok {
 					assert.Contains(t, s.StringData, r.Key, "parameter %s: the chart's Secret has the key", r.Parameter)
 				}
@@ -391,7 +395,7 @@ func checkServiceConfigs(t *testing.T, m *manifests, v values) {
 				}
 			}
 			if service == "poller" && has(v, "poller", "sources") {
-				assert.Contains(t, out, "source_id: globex")
+				assert.Contains(t, out, "source_id: acme")
 				assert.Contains(t, out, "admin_key: '[REDACTED]'")
 			}
 		}

@@ -4,59 +4,19 @@ import (
 	"errors"
 	"fmt"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
-// The KEDA types are not imported (the KEDA module brings a large
-// dependency tree); these hold the fields of keda.sh/v1alpha1 the chart uses,
-// and strict decoding rejects any other field.
+// KEDA's objects are not decoded into hand-written types: `make
+// deploy-test` (deploytest.TestChartOnKubeAPIServer) creates them on a real
+// API server against KEDA's own CRDs (keda.sh/v1alpha1, from the
+// kedacore/keda module) with strict field validation. Here they are read as
+// unstructured objects for what those CRDs cannot check: the Kafka scaler's
+// metadata keys and authentication parameters, free-form strings there.
 
-type scaledObject struct {
-	metav1.TypeMeta   `json:",inline"`
-	metav1.ObjectMeta `json:"metadata"`
-	Spec              scaledObjectSpec `json:"spec"`
-}
+type scaledObject struct{ obj map[string]any }
 
-type scaledObjectSpec struct {
-	ScaleTargetRef  *scaleTarget    `json:"scaleTargetRef"`
-	PollingInterval *int32          `json:"pollingInterval,omitempty"`
-	CooldownPeriod  *int32          `json:"cooldownPeriod,omitempty"`
-	MinReplicaCount *int32          `json:"minReplicaCount,omitempty"`
-	MaxReplicaCount *int32          `json:"maxReplicaCount,omitempty"`
-	Triggers        []scaleTriggers `json:"triggers"`
-}
-
-type scaleTarget struct {
-	APIVersion string `json:"apiVersion,omitempty"`
-	Kind       string `json:"kind,omitempty"`
-	Name       string `json:"name"`
-}
-
-type scaleTriggers struct {
-	Type              string            `json:"type"`
-	Name              string            `json:"name,omitempty"`
-	Metadata          map[string]string `json:"metadata"`
-	AuthenticationRef *authRef          `json:"authenticationRef,omitempty"`
-}
-
-type authRef struct {
-	Name string `json:"name"`
-	Kind string `json:"kind,omitempty"`
-}
-
-type triggerAuthentication struct {
-	metav1.TypeMeta   `json:",inline"`
-	metav1.ObjectMeta `json:"metadata"`
-	Spec              struct {
-		SecretTargetRef []secretTargetRef `json:"secretTargetRef"`
-	} `json:"spec"`
-}
-
-type secretTargetRef struct {
-	Parameter string `json:"parameter"`
-	Name      string `json:"name"`
-	Key       string `json:"key"`
-}
+type triggerAuthentication struct{ obj map[string]any }
 
 // kafkaRequired are the Kafka trigger's metadata keys the chart must set.
 var kafkaRequired = []string{"bootstrapServers", "consumerGroup", "topic", "lagThreshold"}
@@ -65,19 +25,63 @@ var kafkaRequired = []string{"bootstrapServers", "consumerGroup", "topic", "lagT
 // TriggerAuthentication.
 var kafkaAuthParameters = map[string]bool{"sasl": true, "username": true, "password": true, "tls": true, "ca": true, "cert": true, "key": true, "keyPassword": true}
 
-// check reports every required field the ScaledObject lacks.
+// target is the workload the ScaledObject scales.
+func (s *scaledObject) target() (kind, name string) {
+	kind, _, _ = unstructured.NestedString(s.obj, "spec", "scaleTargetRef", "kind")
+	name, _, _ = unstructured.NestedString(s.obj, "spec", "scaleTargetRef", "name")
+	return kind, name
+}
+
+// replicas are minReplicaCount and maxReplicaCount (-1 when unset).
+func (s *scaledObject) replicas() (lo, hi int) {
+	count := func(key string) int {
+		v, ok, _ := unstructured.NestedFieldNoCopy(s.obj, "spec", key)
+		if f, isNum := v.(float64); ok && isNum {
+			return int(f)
+		}
+		return -1
+	}
+	return count("minReplicaCount"), count("maxReplicaCount")
+}
+
+// trigger is the i-th trigger: its type, metadata and authenticationRef name.
+type trigger struct {
+	Type     string
+	Metadata map[string]string
+	AuthRef  string
+}
+
+func (s *scaledObject) triggers() []trigger {
+	list, _, _ := unstructured.NestedSlice(s.obj, "spec", "triggers")
+	var out []trigger
+	for _, x := range list {
+		m, _ := x.(map[string]any)
+		tr := trigger{Metadata: map[string]string{}}
+		tr.Type, _, _ = unstructured.NestedString(m, "type")
+		md, _, _ := unstructured.NestedStringMap(m, "metadata")
+		for k, v := range md {
+			tr.Metadata[k] = v
+		}
+		tr.AuthRef, _, _ = unstructured.NestedString(m, "authenticationRef", "name")
+		out = append(out, tr)
+	}
+	return out
+}
+
+// check reports every Kafka trigger setting the chart must give.
 func (s *scaledObject) check() error {
 	var errs []error
-	if s.Spec.ScaleTargetRef == nil || s.Spec.ScaleTargetRef.Name == "" {
+	if _, name := s.target(); name == "" {
 		errs = append(errs, errors.New("spec.scaleTargetRef.name: required"))
 	}
-	if s.Spec.MaxReplicaCount == nil || s.Spec.MinReplicaCount == nil {
+	if lo, hi := s.replicas(); lo < 0 || hi < 0 {
 		errs = append(errs, errors.New("spec.minReplicaCount and spec.maxReplicaCount: set them"))
 	}
-	if len(s.Spec.Triggers) == 0 {
+	trs := s.triggers()
+	if len(trs) == 0 {
 		errs = append(errs, errors.New("spec.triggers: at least one"))
 	}
-	for i, tr := range s.Spec.Triggers {
+	for i, tr := range trs {
 		if tr.Type != "kafka" {
 			errs = append(errs, fmt.Errorf("spec.triggers[%d].type: %q, want kafka", i, tr.Type))
 		}
@@ -90,17 +94,32 @@ func (s *scaledObject) check() error {
 	return errors.Join(errs...)
 }
 
-// check reports every entry without parameter, name or key, and unknown
-// parameters.
+// secretTargetRef is one parameter a TriggerAuthentication reads from a
+// Secret.
+type secretTargetRef struct{ Parameter, Name, Key string }
+
+func (a *triggerAuthentication) refs() []secretTargetRef {
+	list, _, _ := unstructured.NestedSlice(a.obj, "spec", "secretTargetRef")
+	var out []secretTargetRef
+	for _, x := range list {
+		m, _ := x.(map[string]any)
+		var r secretTargetRef
+		r.Parameter, _, _ = unstructured.NestedString(m, "parameter")
+		r.Name, _, _ = unstructured.NestedString(m, "name")
+		r.Key, _, _ = unstructured.NestedString(m, "key")
+		out = append(out, r)
+	}
+	return out
+}
+
+// check reports unknown Kafka scaler parameters and an empty list.
 func (a *triggerAuthentication) check() error {
 	var errs []error
-	if len(a.Spec.SecretTargetRef) == 0 {
+	refs := a.refs()
+	if len(refs) == 0 {
 		errs = append(errs, errors.New("spec.secretTargetRef: empty"))
 	}
-	for i, r := range a.Spec.SecretTargetRef {
-		if r.Parameter == "" || r.Name == "" || r.Key == "" {
-			errs = append(errs, fmt.Errorf("spec.secretTargetRef[%d]: parameter, name and key are required", i))
-		}
+	for i, r := range refs {
 		if !kafkaAuthParameters[r.Parameter] {
 			errs = append(errs, fmt.Errorf("spec.secretTargetRef[%d].parameter: %q is not a Kafka scaler parameter", i, r.Parameter))
 		}

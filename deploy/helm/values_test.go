@@ -18,6 +18,8 @@ func TestBadValuesFailAtRenderTime(t *testing.T) {
 		values values
 		want   []string
 	}{
+		{name: "no sources", values: values{"poller": values{"sources": []any{}}},
+			want: []string{"poller.sources is empty: the pollers would run and collect nothing"}},
 		{name: "negative replicas", values: values{"poller": values{"replicas": -1}},
 			want: []string{"/poller/replicas", "minimum"}},
 		{name: "source without a secret", values: values{"poller": values{"sources": []any{values{"source_id": "acme", "workspace_id": "ws"}}}},
@@ -53,7 +55,7 @@ func TestBadValuesFailAtRenderTime(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := renderChart(t, tc.values)
+			_, err := renderChart(t, merge(withSource, tc.values))
 			require.Error(t, err)
 			for _, w := range tc.want {
 				assert.Contains(t, err.Error(), w)

@@ -180,3 +180,15 @@ func TestChartsURL(t *testing.T) {
 	assert.Equal(t, map[string]string{"rounding": "60", "seconds": "86400"}, state.Params)
 	assert.Equal(t, "SELECT title, query FROM audit.auditpipe_dashboards WHERE dashboard = 'auditpipe'", state.SearchQuery)
 }
+
+// TestLoaderEnvLeavesTheProtocol: the dev stack points the loader at the
+// embedded engine by address only, so the end-to-end suite loads over the
+// loader's default protocol (TestLoaderRunsTheDefaultProtocol in e2e).
+func TestLoaderEnvLeavesTheProtocol(t *testing.T) {
+	s := &Stack{Infra: &Infra{ClickHouse: "http://127.0.0.1:8123", RegistryURL: "http://127.0.0.1:8081"}, cfg: Config{AdminAddrs: map[string]string{"loader": "127.0.0.1:9103"}}}
+	env := s.Env("loader")
+	assert.Contains(t, env, "AUDITPIPE_LOADER_CLICKHOUSE__ADDR=127.0.0.1:8123")
+	for _, kv := range env {
+		assert.False(t, strings.HasPrefix(kv, "AUDITPIPE_LOADER_CLICKHOUSE__PROTOCOL="), "the dev stack overrides the loader's default protocol: %s", kv)
+	}
+}

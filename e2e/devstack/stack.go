@@ -139,7 +139,6 @@ func (s *Stack) Env(name string) []string {
 		env = append(env,
 			prefix+"REGISTRY__URLS="+inf.RegistryURL,
 			prefix+"CLICKHOUSE__ADDR="+strings.TrimPrefix(inf.ClickHouse, "http://"),
-			prefix+"CLICKHOUSE__PROTOCOL=http",
 			prefix+"CONSUMER__INSTANCE_ID=devstack-loader",
 		)
 	}

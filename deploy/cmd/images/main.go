@@ -23,7 +23,7 @@ func main() {
 	services := fs.String("services", "poller,enricher,loader", "services to build, comma-separated")
 	platforms := fs.String("platforms", "linux/amd64,linux/arm64", "platforms, comma-separated")
 	repo := fs.String("repository", "auditpipe", "image name prefix: <repository>/<service>:<version>")
-	version := fs.String("version", "dev", "version: image tag, label and the binaries' --version")
+	version := fs.String("version", "", "version: image tag, label and the binaries' --version (default: the chart's appVersion, "+images.ChartPath+", the tag the chart deploys)")
 	revision := fs.String("revision", "unknown", "source revision (git commit) for the label")
 	source := fs.String("source", "https://github.com/auditpipe/auditpipe", "source repository URL for the label")
 	epoch := fs.String("epoch", os.Getenv("SOURCE_DATE_EPOCH"), "Unix time written into the images (default $SOURCE_DATE_EPOCH)")
@@ -41,6 +41,11 @@ func run(root, out, services, platforms, repo, epoch string, spec images.Spec) e
 		return fmt.Errorf("-epoch / SOURCE_DATE_EPOCH %q: want Unix seconds (e.g. git log -1 --format=%%ct)", epoch)
 	}
 	spec.Created = time.Unix(secs, 0).UTC()
+	if spec.Version == "" {
+		if spec.Version, err = images.AppVersion(root); err != nil {
+			return err
+		}
+	}
 	plats, err := images.ParsePlatforms(platforms)
 	if err != nil {
 		return err

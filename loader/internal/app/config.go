@@ -66,7 +66,7 @@ const DefaultMemoryLimit = 256 * config.MiB
 
 // DefaultConfig returns the defaults: admin on 127.0.0.1:9103, a 256 MiB
 // memory budget, the contract's topic, group and DLQ, batches sized from
-// the budget and at most 1 s old, ClickHouse native on 127.0.0.1:9000 with
+// the budget and at most 1 s old, ClickHouse over HTTP on 127.0.0.1:8123 with
 // migrations at startup.
 func DefaultConfig() Config {
 	pc := pipeline.DefaultConfig()

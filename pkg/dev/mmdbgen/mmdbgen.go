@@ -61,6 +61,9 @@ func Kinds() []Kind { return []Kind{City, ASN, ISP, ConnectionType, Enterprise} 
 // FileName is the file name Write uses for k, e.g. "GeoIP2-City.mmdb".
 func (k Kind) FileName() string { return string(k) + ".mmdb" }
 
+// FileMode is the mode of every database written: readable by all.
+const FileMode os.FileMode = 0o644
+
 // Paths are the files Write wrote.
 type Paths struct {
 	City           string
@@ -100,7 +103,9 @@ func WriteAt(dir string, nets []Network, built time.Time) (Paths, error) {
 
 // WriteFile writes one database of shape kind for nets to path with build
 // epoch built, atomically replacing any existing file. Later networks
-// override earlier ones where they overlap.
+// override earlier ones where they overlap. The file is mode 0644, as
+// geoipupdate leaves MaxMind's: a service running as another user (the
+// images' 65532) reads databases written by root.
 func WriteFile(path string, kind Kind, nets []Network, built time.Time) error {
 	tree, err := mmdbwriter.New(mmdbwriter.Options{
 		BuildEpoch:              built.Unix(),
@@ -134,8 +139,9 @@ func WriteFile(path string, kind Kind, nets []Network, built time.Time) error {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	_, werr := tree.WriteTo(tmp)
+	merr := tmp.Chmod(FileMode) // CreateTemp makes it 0600
 	cerr := tmp.Close()
-	if err := errors.Join(werr, cerr); err != nil {
+	if err := errors.Join(werr, merr, cerr); err != nil {
 		_ = os.Remove(tmp.Name())
 		return fmt.Errorf("writing %s: %w", path, err)
 	}

@@ -2,6 +2,7 @@ package mmdbgen_test
 
 import (
 	"net/netip"
+	"os"
 	"testing"
 	"time"
 
@@ -95,4 +96,21 @@ func TestSimulatorNetworksCoverSimulatorPrefixes(t *testing.T) {
 func TestWriteFileRejectsInvalidPrefix(t *testing.T) {
 	err := mmdbgen.WriteFile(t.TempDir()+"/x.mmdb", mmdbgen.City, []mmdbgen.Network{{Country: "US"}}, time.Now())
 	require.Error(t, err)
+}
+
+// TestFilesAreReadableByAll: the images run as user 65532 and read the
+// databases a root-run dev stack writes (CreateTemp alone makes them 0600).
+func TestFilesAreReadableByAll(t *testing.T) {
+	dir := t.TempDir()
+	p, err := mmdbgen.Write(dir, mmdbgen.SimulatorNetworks())
+	require.NoError(t, err)
+	// Rewriting an existing file keeps the mode too.
+	p, err = mmdbgen.Write(dir, mmdbgen.SimulatorNetworks())
+	require.NoError(t, err)
+	for _, path := range []string{p.City, p.ASN, p.ISP, p.ConnectionType, p.Enterprise} {
+		fi, err := os.Stat(path)
+		require.NoError(t, err)
+		assert.Equal(t, mmdbgen.FileMode, fi.Mode().Perm(), path)
+		assert.Equal(t, os.FileMode(0o644), fi.Mode().Perm(), "%s: readable by every user", path)
+	}
 }

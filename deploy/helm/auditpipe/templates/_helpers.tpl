@@ -242,6 +242,10 @@ Checks that JSON schema cannot express, with messages that say what to do.
 {{- if and $v.kafka.sasl.mechanism (not $v.kafkaSecrets.saslPassword.name) -}}
 {{- fail "kafka.sasl.mechanism is set but kafkaSecrets.saslPassword.name is empty: name the Secret holding the SASL password" -}}
 {{- end -}}
+{{- /* A poller without sources runs, ready, and collects nothing: refuse it. */ -}}
+{{- if not $v.poller.sources -}}
+{{- fail "poller.sources is empty: the pollers would run and collect nothing. Name at least one organization (source_id, workspace_id and admin_key_secret, see values.yaml)" -}}
+{{- end -}}
 {{- $ids := dict -}}
 {{- range $i, $s := $v.poller.sources -}}
 {{- if hasKey $ids $s.source_id -}}
