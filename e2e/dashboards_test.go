@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -18,7 +19,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/auditpipe/auditpipe/pkg/detections"
 	"github.com/auditpipe/auditpipe/pkg/dev/openaisim"
+	"github.com/auditpipe/auditpipe/pkg/dev/openaisim/openaisimtest"
+	"github.com/auditpipe/auditpipe/pkg/inventory"
 )
 
 // dashboard is the part of a Grafana dashboard's JSON model the panel test
@@ -54,23 +58,34 @@ const clickhouseUID = "auditpipe-clickhouse"
 // something to show.
 func loadPipelineForDashboards(t *testing.T) *pipeline {
 	t.Helper()
+	var inventoryRecords []inventory.Record
+	var droppedKey string
 	p := startPipeline(t, pipelineOptions{
 		sim: openaisim.Config{Seed: 17, Backlog: 600, BacklogSpan: 20 * time.Hour},
 		seed: func(sim *openaisim.Simulator) {
 			allTypesBacklog(sim)
 			_, err := sim.Attack(openaisim.AttackAll, time.Now().Add(-time.Minute))
 			require.NoError(t, err)
+			inventoryRecords, droppedKey = inventorySnapshots(t, sim)
 		},
 		extraEnv: map[string][]string{"poller": sourceEnv()},
 	})
 	n := len(p.sim.GroundTruth())
 	p.waitCount("SELECT count() FROM openai_audit_events", n, 3*time.Minute)
+	// The inventory, as the loader will insert it (its collector is not
+	// written yet): three snapshots of the simulator's inventory.
+	changes, snaps, err := openaisimtest.InventoryInserts(p.db, inventoryRecords)
+	require.NoError(t, err)
+	p.mustQuery(changes)
+	p.mustQuery(snaps)
 	recount := p.db + "_rollups.recount_hours"
 	p.mustQuery("SYSTEM REFRESH VIEW " + recount)
 	p.mustQuery("SYSTEM WAIT VIEW " + recount)
 	p.waitCount("SELECT sum(events) FROM openai_audit_counts", n, time.Minute)
 	det := p.db + "_detections"
-	p.waitCount("SELECT count() FROM system.tables WHERE database = '"+det+"' AND engine = 'MaterializedView'", 20, time.Minute)
+	rules, err := detections.Rules()
+	require.NoError(t, err)
+	p.waitCount("SELECT count() FROM system.tables WHERE database = '"+det+"' AND engine = 'MaterializedView'", len(rules), time.Minute)
 	start := time.Now()
 	for _, r := range p.rows("SELECT name FROM system.tables WHERE database = '" + det + "' AND engine = 'MaterializedView' ORDER BY name") {
 		p.mustQuery("SYSTEM REFRESH VIEW " + det + "." + r["name"].(string))
@@ -79,7 +94,50 @@ func loadPipelineForDashboards(t *testing.T) *pipeline {
 		p.mustQuery("SYSTEM WAIT VIEW " + det + "." + r["name"].(string))
 	}
 	t.Logf("%d events loaded; detections refreshed in %s", n, time.Since(start).Round(time.Millisecond))
+	// The audit log went through the real poller and enricher: audit_gap
+	// finds the dropped event's key, and nothing else.
+	assert.Equal(t, "project_api_key/"+droppedKey+"\tappeared\n",
+		p.mustQuery("SELECT entity, details['change'] FROM "+det+".openai_audit_detections FINAL WHERE rule = 'audit_gap' ORDER BY entity")+"\n")
 	return p
+}
+
+// inventorySnapshots snapshots the simulator's inventory three times, as
+// the poller's collector will, and returns the change records: a baseline
+// three hours ago, then changes through audited events and one dropped on
+// purpose (an audit gap), a snapshot two hours ago, and one ten minutes ago
+// (a current inventory for the posture rules), and the dropped key's id.
+// The source is the one sourceEnv configures.
+func inventorySnapshots(t *testing.T, sim *openaisim.Simulator) ([]inventory.Record, string) {
+	srv := httptest.NewServer(sim.Handler())
+	defer srv.Close()
+	var out []inventory.Record
+	var prev inventory.Hashes
+	snap := func(id string, at time.Time) {
+		s := openaisimtest.ListInventory(t.Context(), srv.Client(), srv.URL+"/v1", "sk-admin-e2e")
+		for k, l := range s.Kinds {
+			require.NoError(t, l.Err, "listing %s", k)
+		}
+		s.SourceID, s.WorkspaceID, s.ID, s.At, s.FinishedAt = e2eSource, e2eWorkspace, id, at, at.Add(time.Second)
+		recs, next, err := inventory.Diff(prev, s)
+		require.NoError(t, err)
+		out, prev = append(out, recs...), next
+	}
+	now := time.Now().Truncate(time.Second)
+	snap("s1", now.Add(-3*time.Hour))
+	for _, typ := range []string{"api_key.created", "user.deleted", "invite.sent", "certificate.created", "project.created"} {
+		sim.GenerateSpec(openaisim.Spec{N: 1, Type: typ, EffectiveAt: now.Add(-150 * time.Minute)})
+	}
+	dropped := sim.DropAudit(openaisim.Spec{N: 1, Type: "api_key.created", EffectiveAt: now.Add(-150 * time.Minute)})
+	require.Len(t, dropped, 1)
+	var payload struct {
+		Created struct {
+			ID string `json:"id"`
+		} `json:"api_key.created"`
+	}
+	require.NoError(t, json.Unmarshal(dropped[0].Raw, &payload))
+	snap("s2", now.Add(-2*time.Hour))
+	snap("s3", now.Add(-10*time.Minute))
+	return out, payload.Created.ID
 }
 
 // TestDashboards loads a pipeline once and checks what users look at: every

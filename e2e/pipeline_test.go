@@ -32,7 +32,7 @@ func sourceEnv() []string {
 	}
 }
 
-// allTypesBacklog adds a backlog with every one of the 145 event types (and
+// allTypesBacklog adds a backlog with every one of the 147 event types (and
 // an unknown future type) at least twice, from IPv4 and IPv6 sessions. It
 // runs before the services start (pipelineOptions.seed).
 func allTypesBacklog(sim *openaisim.Simulator) {

@@ -144,6 +144,9 @@ func TestAuditDashboardCoversTheIssue(t *testing.T) {
 		"API-key lifecycle": "timeseries", "API-key scopes granted": "table",
 		"Admin and security-configuration changes": "timeseries", "Projects and service accounts": "timeseries",
 		"Read-only and changing events": "piechart", "Latest events": "table", "Detection findings": "table",
+		// Inventory and posture (docs/inventory.md).
+		"API keys by days since last use": "bargauge", "Posture findings": "table", "Audit gaps": "table",
+		"Inventory changes by kind": "timeseries",
 	} {
 		assert.Equal(t, typ, titles["OpenAI audit log"][title], "audit log: %s", title)
 	}

@@ -15,6 +15,14 @@ const (
 	// TopicPollerState is the compacted topic of the poller's per-source
 	// state (watermarks and dedup memory), keyed by source id.
 	TopicPollerState = "auditpipe-poller-state"
+	// TopicInventory holds the organization's inventory as change records
+	// (pkg/inventory.Record, JSON): one per object that appeared, changed
+	// or disappeared between two snapshots of a source, every object once
+	// a day (baseline), and one record closing each snapshot. Keyed
+	// <source_id>/<kind>/<object_id>, written by the poller in the same
+	// transactions as its state, with the raw topic's headers (no
+	// source_ttl, no tags).
+	TopicInventory = "openai-audit-inventory"
 )
 
 // Consumer groups.

@@ -5,6 +5,12 @@
 // table detection_settings. No other service is involved: ClickHouse runs
 // every rule on its own schedule.
 //
+// Besides the audit-log rules, posture rules read the organization's
+// inventory (openai_inventory_now, openai_inventory_keys) and audit_gap
+// compares the inventory's change rows with the audit log; their template
+// functions are inventory, inventoryKeys, inventoryChanges,
+// inventorySnapshots and current (docs/inventory.md).
+//
 // The objects live in a dedicated database (Options.DetectionsDatabase,
 // "<database>_detections" by default), created Atomic on a single node and
 // Replicated in cluster mode, because refreshable materialized views need

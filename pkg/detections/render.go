@@ -257,6 +257,11 @@ func (o Options) knobExpr(id, name string, typ KnobType) string {
 // renderQuery renders the rule's SELECT template. Its functions:
 //
 //	logs             the openai_audit_logs table
+//	inventory        openai_inventory_now, the objects that exist now
+//	inventoryKeys    openai_inventory_keys, the API keys now
+//	inventoryChanges, inventorySnapshots   the inventory's tables (0004)
+//	current          the sources whose inventory is current: a snapshot
+//	                 within lookback_minutes (posture rules judge only those)
 //	recent           the events a refresh considers: received or
 //	                 happened within lookback_minutes
 //	actor            who acted: the user's email, else the service
@@ -287,6 +292,14 @@ func (o Options) renderQuery(r Rule) (string, error) {
 		"recent": func() string {
 			l := "toIntervalMinute(" + lookback(KnobLookback) + ")"
 			return "(receivedAt >= now() - " + l + " OR eventTime >= now() - " + l + ")"
+		},
+		"inventory":          func() string { return o.table("openai_inventory_now") },
+		"inventoryKeys":      func() string { return o.table("openai_inventory_keys") },
+		"inventoryChanges":   func() string { return o.table("openai_inventory_changes") },
+		"inventorySnapshots": func() string { return o.table("openai_inventory_snapshots") },
+		"current": func() string {
+			return "(workspaceID, sourceID) IN (SELECT workspaceID, sourceID FROM " + o.table("openai_inventory_snapshots") +
+				" WHERE snapshotAt >= now() - toIntervalMinute(" + lookback(KnobLookback) + "))"
 		},
 		"actor": func() string {
 			return "multiIf(actorUserEmail != '', lower(actorUserEmail), serviceAccountID != '', serviceAccountID, apiKeyID != '', apiKeyID, '(no actor)')"
@@ -322,6 +335,9 @@ func (o Options) renderQuery(r Rule) (string, error) {
 	}
 	return stmts[0], nil
 }
+
+// table is the quoted name of a table or view in the main database.
+func (o Options) table(name string) string { return quoteIdent(o.Database) + "." + quoteIdent(name) }
 
 // knownKnobs returns "rule/name" for every knob of rules, sorted.
 func knownKnobs(rules []Rule) []string {

@@ -22,6 +22,9 @@ var requiredRules = []string{
 	"ip_allowlist_changed", "scim_changed", "org_security_settings_changed", "login_new_country",
 	"impossible_travel", "mass_deletion", "credential_creation_burst", "credential_creation_after_dormancy",
 	"invite_external_domain", "certificate_changed", "rate_limit_raised", "deleted_principal_key_activity",
+	// Posture and audit completeness (docs/inventory.md).
+	"api_key_unused", "admin_api_key_long_lived", "api_key_orphaned", "owners_beyond_threshold",
+	"invite_pending_too_long", "certificate_expiring", "project_without_rate_limits", "audit_gap",
 }
 
 func TestEmbeddedRules(t *testing.T) {
@@ -48,8 +51,8 @@ func TestEmbeddedRules(t *testing.T) {
 			v, err := detections.Options{}.RenderView(r)
 			require.NoError(t, err, "every knob declared, typed and read")
 			assert.Contains(t, v.Create, "REFRESH EVERY 300 SECOND APPEND TO `default_detections`.`openai_audit_detections`")
-			assert.Contains(t, v.Create, "FROM `default`.`openai_audit_logs`", "reads the audit log")
-			assert.Contains(t, v.Create, "name = 'lookback_minutes'", "considers recent events only")
+			assert.Regexp(t, "FROM `default`.`(openai_audit_logs|openai_inventory_[a-z]+)`", v.Create, "reads the audit log or the inventory")
+			assert.Contains(t, v.Create, "name = 'lookback_minutes'", "considers recent events, or current inventories, only")
 			assert.Len(t, v.Checksum, 64)
 		})
 	}
@@ -64,6 +67,13 @@ func TestEmbeddedRules(t *testing.T) {
 		for _, c := range ruleCases[r.ID] {
 			pos = pos || len(c.want) > 0
 			neg = neg || len(c.want) == 0
+		}
+		for _, c := range invCases[r.ID] {
+			pos = pos || len(c.want) > 0
+			neg = neg || len(c.want) == 0
+		}
+		if r.ID == "audit_gap" { // TestAuditGap: the dropped event, and every change explained
+			pos, neg = true, true
 		}
 		assert.True(t, pos && neg, "rule %s has a positive and a negative case in TestRules", r.ID)
 	}

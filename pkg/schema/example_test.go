@@ -72,4 +72,6 @@ func ExampleMigrations() {
 	// 0001_create_openai_audit_logs: 1 statement(s)
 	// 0002_dashboard_read_path: 8 statement(s)
 	// 0003_create_auditpipe_dashboards: 1 statement(s)
+	// 0004_create_inventory: 4 statement(s)
+	// 0005_inventory_dashboards: 1 statement(s)
 }

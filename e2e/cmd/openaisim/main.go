@@ -39,6 +39,7 @@ type options struct {
 	rate        float64
 	unknownRate float64
 	lateRate    float64
+	dropRate    float64
 	lateMaxAge  time.Duration
 	burst       int
 	adminKeys   string
@@ -93,6 +94,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.Float64Var(&o.rate, "rate", 60, "live events per minute (0: none)")
 	fs.Float64Var(&o.unknownRate, "unknown-rate", 0, "fraction of generated events with an unknown future type")
 	fs.Float64Var(&o.lateRate, "late-rate", 0, "fraction of live events that arrive late (older effective_at)")
+	fs.Float64Var(&o.dropRate, "drop-rate", 0, "fraction of live events that change the inventory which are dropped (never served)")
 	fs.DurationVar(&o.lateMaxAge, "late-max-age", 6*time.Hour, "maximum age of a late arrival")
 	fs.IntVar(&o.burst, "burst", 1, "backlog events per effective_at second (same-second bursts)")
 	fs.StringVar(&o.adminKeys, "admin-keys", "", "comma-separated extra accepted keys (any sk-admin-… key is accepted)")
@@ -128,6 +130,7 @@ func (o options) simConfig() openaisim.Config {
 		RatePerMinute:     o.rate,
 		UnknownTypeRate:   o.unknownRate,
 		LateArrivalRate:   o.lateRate,
+		DropRate:          o.dropRate,
 		LateArrivalMaxAge: o.lateMaxAge,
 		SameSecondBurst:   o.burst,
 	}

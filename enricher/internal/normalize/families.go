@@ -118,6 +118,7 @@ var categoryByHead = map[string]string{
 	"migration_rollout":                  CategoryOrganization,
 	"domains":                            CategoryOrganization,
 	"ads_account":                        CategoryOrganization,
+	"trusted_access":                     CategoryOrganization,
 	"ip_allowlist":                       CategoryAccessControl,
 	"tunnel":                             CategoryAccessControl,
 	"certificate":                        CategoryAccessControl,

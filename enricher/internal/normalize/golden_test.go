@@ -138,7 +138,7 @@ func TestGolden(t *testing.T) {
 // the invariants of each record.
 func TestEveryKnownTypeNormalizes(t *testing.T) {
 	types := openaisim.EventTypes()
-	require.Len(t, types, 145)
+	require.Len(t, types, 147)
 	sim, err := openaisim.New(openaisim.Config{Seed: 99, UnknownTypeRate: 0.1}, nil)
 	require.NoError(t, err)
 	for _, et := range types {

@@ -118,7 +118,7 @@ func (s *Simulator) Attack(kind string, end time.Time) ([]Event, error) {
 		raws = append(raws, attackBuilders[k](s.gen, end.Unix())...)
 	}
 	s.genMu.Unlock()
-	evs, err := s.AddRaw(raws...)
+	evs, err := s.addRaw(false, raws...)
 	if err != nil {
 		return evs, fmt.Errorf("adding attack events: %w", err)
 	}
@@ -151,6 +151,7 @@ func (g *generator) attackItem(typ string, eff int64, actor *Actor, project *Pro
 		writeJSON(&b, payload)
 	}
 	b.WriteString(`}`)
+	g.inv.apply(b.Bytes())
 	return b.Bytes()
 }
 

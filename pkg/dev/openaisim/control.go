@@ -27,7 +27,9 @@ const maxControlBody = 64 << 20
 //	GET    /_sim/truth       ground truth (every visible event, newest first)
 //	GET    /_sim/served      times each id was served
 //	GET    /_sim/networks    the address blocks sessions come from
-//	GET    /_sim/event_types the 145 known event types
+//	GET    /_sim/event_types the 147 known event types
+//	POST   /_sim/drop        ?n=&type=&effective_at= change the inventory without an audit event
+//	GET    /_sim/dropped     the events dropped on purpose
 //	GET    /_sim/healthz     200 "ok"
 //
 // The control API needs no authentication.
@@ -47,6 +49,8 @@ func (s *Simulator) registerControl(mux *http.ServeMux) {
 	mux.HandleFunc("GET /_sim/served", func(w http.ResponseWriter, _ *http.Request) { writeJSONResponse(w, http.StatusOK, s.Served()) })
 	mux.HandleFunc("GET /_sim/networks", func(w http.ResponseWriter, _ *http.Request) { writeJSONResponse(w, http.StatusOK, networksJSON()) })
 	mux.HandleFunc("GET /_sim/event_types", func(w http.ResponseWriter, _ *http.Request) { writeJSONResponse(w, http.StatusOK, eventTypesJSON()) })
+	mux.HandleFunc("POST /_sim/drop", s.controlDrop)
+	mux.HandleFunc("GET /_sim/dropped", func(w http.ResponseWriter, _ *http.Request) { writeJSONResponse(w, http.StatusOK, s.Dropped()) })
 	mux.HandleFunc("GET /_sim/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc(ControlPrefix, func(w http.ResponseWriter, r *http.Request) {
 		controlError(w, http.StatusNotFound, fmt.Errorf("no control endpoint %s %s", r.Method, r.URL.Path))
@@ -103,13 +107,36 @@ func splitItems(body []byte) ([][]byte, error) {
 }
 
 func (s *Simulator) controlGenerate(w http.ResponseWriter, r *http.Request) {
+	spec, ok := specFromQuery(w, r)
+	if ok {
+		writeJSONResponse(w, http.StatusCreated, s.GenerateSpec(spec))
+	}
+}
+
+// controlDrop drops events on purpose (DropAudit): n events of type (default
+// api_key.created) change the inventory and are never served.
+func (s *Simulator) controlDrop(w http.ResponseWriter, r *http.Request) {
+	spec, ok := specFromQuery(w, r)
+	if !ok {
+		return
+	}
+	if spec.Type != "" && !changesInventory(spec.Type) {
+		controlError(w, http.StatusBadRequest, fmt.Errorf("type %q does not change the inventory: drop an api_key, user, invite, project, service_account, certificate, group, role or rate_limit event", spec.Type))
+		return
+	}
+	writeJSONResponse(w, http.StatusCreated, s.DropAudit(spec))
+}
+
+// specFromQuery reads n, type and effective_at; on a bad value it answers
+// 400 and returns false.
+func specFromQuery(w http.ResponseWriter, r *http.Request) (Spec, bool) {
 	q := r.URL.Query()
 	spec := Spec{N: 1, Type: q.Get("type")}
 	if v := q.Get("n"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 || n > 1_000_000 {
 			controlError(w, http.StatusBadRequest, fmt.Errorf("n must be an integer in [0, 1000000], got %q", v))
-			return
+			return spec, false
 		}
 		spec.N = n
 	}
@@ -117,11 +144,11 @@ func (s *Simulator) controlGenerate(w http.ResponseWriter, r *http.Request) {
 		sec, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
 			controlError(w, http.StatusBadRequest, fmt.Errorf("effective_at must be Unix seconds, got %q", v))
-			return
+			return spec, false
 		}
 		spec.EffectiveAt = time.Unix(sec, 0)
 	}
-	writeJSONResponse(w, http.StatusCreated, s.GenerateSpec(spec))
+	return spec, true
 }
 
 // controlAttack generates the scenario named by kind (or "all"), ending at

@@ -15,8 +15,8 @@ type EventType struct {
 	TenantScoped bool
 }
 
-// eventTypes lists the 145 values of AuditLogEventType at spec 2.3.0
-// (59 organization-scoped types, 86 tenant.* types), in the order of
+// eventTypes lists the 147 values of AuditLogEventType (59
+// organization-scoped types, 88 tenant.* types; the openai-go SDK's enum), in the order of
 // OpenAI's API reference. Two non-tenant.* types (role.bound_to_resource and
 // role.unbound_from_resource) are tenant-scoped too.
 var eventTypes = []EventType{
@@ -150,6 +150,8 @@ var eventTypes = []EventType{
 	{"tenant.resource_access.updated", "tenant.rbac", true},
 	{"tenant.resource_access.deleted", "tenant.rbac", true},
 	{"tenant.ads_account.onboarding.redemption", "tenant.ads", true},
+	{"tenant.trusted_access.business_verification.started", "tenant.trusted_access", true},
+	{"tenant.trusted_access.application.submitted", "tenant.trusted_access", true},
 	{"tenant.session_policy.created", "tenant.sessions", true},
 	{"tenant.session_policy.updated", "tenant.sessions", true},
 	{"tenant.session_policy.deleted", "tenant.sessions", true},
@@ -185,13 +187,13 @@ var eventTypeIndex = func() map[string]EventType {
 	return m
 }()
 
-// EventTypes returns the 145 known event types in reference order. The
+// EventTypes returns the 147 known event types in reference order. The
 // returned slice is a copy.
 func EventTypes() []EventType {
 	return append([]EventType(nil), eventTypes...)
 }
 
-// KnownEventType reports whether name is one of the 145 known types.
+// KnownEventType reports whether name is one of the 147 known types.
 func KnownEventType(name string) bool {
 	_, ok := eventTypeIndex[name]
 	return ok

@@ -16,7 +16,13 @@ import (
 type generator struct {
 	r   *rand.Rand
 	org organization
-	cfg Config
+	// inv is the organization's inventory; every item the generator makes
+	// is applied to it (inventory.go).
+	inv *inventory
+	// keyProject is the project of the inventory key actor drew last, for
+	// project to attribute the event to.
+	keyProject *Project
+	cfg        Config
 	// cumulative weights over eventTypes for weighted draws.
 	cum []float64
 }
@@ -24,6 +30,10 @@ type generator struct {
 func newGenerator(cfg Config) *generator {
 	r := rand.New(rand.NewPCG(uint64(cfg.Seed), uint64(cfg.Seed)^0x9e3779b97f4a7c15))
 	g := &generator{r: r, cfg: cfg, org: newOrganization(r)}
+	// The inventory's dates come from a stream of their own, so that the
+	// audit log's draws do not depend on them.
+	ir := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x1a7e0))
+	g.inv = newInventory(&g.org, ir, cfg.Now().Add(-cfg.BacklogSpan))
 	total := 0.0
 	for _, et := range eventTypes {
 		total += typeWeight(et)
@@ -63,7 +73,7 @@ func (g *generator) drawType() string {
 }
 
 // backlog returns n items spread over [now-span, now], oldest first. When
-// n >= 145 every known type occurs at least once. Items come in groups of
+// n >= 147 every known type occurs at least once. Items come in groups of
 // cfg.SameSecondBurst sharing one effective_at second.
 func (g *generator) backlog(n int, now time.Time, span time.Duration) [][]byte {
 	if n <= 0 {
@@ -145,6 +155,7 @@ func (g *generator) item(typ string, eff int64) []byte {
 		writeJSON(&b, payload)
 	}
 	b.WriteString(`}`)
+	g.inv.apply(b.Bytes())
 	return b.Bytes()
 }
 
@@ -194,6 +205,10 @@ func (g *generator) actor(typ string) (*Actor, *orgKey) {
 		}
 		return &Actor{Type: "session", Session: sess}, nil
 	default:
+		if a, project := g.liveKeyActor(); a != nil && r.Float64() < 0.5 {
+			g.keyProject = project
+			return a, nil
+		}
 		k := &g.org.keys[r.IntN(len(g.org.keys))]
 		a := &APIKey{ID: k.id, Type: k.typ}
 		if k.typ == "user" {
@@ -212,14 +227,19 @@ var projectScoped = []string{"api_key.", "service_account.", "project.", "rate_l
 // project returns the event's project or nil. Actions taken with an API key
 // are attributed to the key's project (admin keys: the default project).
 func (g *generator) project(typ string, key *orgKey) *Project {
+	if p := g.keyProject; p != nil {
+		g.keyProject = nil
+		return p
+	}
 	if key != nil {
 		p := g.org.projects[key.project]
 		return &Project{ID: p.id, Name: p.name}
 	}
 	for _, pre := range projectScoped {
-		if strings.HasPrefix(typ, pre) && g.r.Float64() < 0.85 {
-			p := g.org.projects[g.r.IntN(len(g.org.projects))]
-			return &Project{ID: p.id, Name: p.name}
+		// Keys and service accounts are created in a project: always say
+		// which (the inventory lists them under it).
+		if strings.HasPrefix(typ, pre) && (typ == "api_key.created" || typ == "service_account.created" || g.r.Float64() < 0.85) {
+			return g.activeProject()
 		}
 	}
 	return nil

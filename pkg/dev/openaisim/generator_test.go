@@ -16,7 +16,7 @@ import (
 func TestEventTypeTable(t *testing.T) {
 	t.Parallel()
 	types := openaisim.EventTypes()
-	require.Len(t, types, 145)
+	require.Len(t, types, 147)
 	seen := map[string]bool{}
 	var tenantNS, tenantScoped int
 	for _, et := range types {
@@ -31,8 +31,8 @@ func TestEventTypeTable(t *testing.T) {
 		}
 		assert.Equal(t, et.TenantScoped, openaisim.TenantScoped(et.Name))
 	}
-	assert.Equal(t, 86, tenantNS)
-	assert.Equal(t, 88, tenantScoped, "tenant.* plus the two role binding types")
+	assert.Equal(t, 88, tenantNS)
+	assert.Equal(t, 90, tenantScoped, "tenant.* plus the two role binding types")
 	assert.True(t, openaisim.TenantScoped("role.bound_to_resource"))
 	assert.True(t, openaisim.TenantScoped("tenant.not_yet_invented"))
 	assert.False(t, openaisim.TenantScoped("future.thing.happened"))

@@ -61,9 +61,9 @@ func (g *generator) payload(typ string) (obj, bool) {
 	case "api_key.created":
 		return obj{"id": "key_" + randAlnum(r, 16), "data": obj{"scopes": g.sample(keyScopes, 3)}}, true
 	case "api_key.updated":
-		return obj{"id": g.keyID(), "changes_requested": obj{"scopes": g.sample(keyScopes, 3)}}, true
+		return obj{"id": g.liveKey(), "changes_requested": obj{"scopes": g.sample(keyScopes, 3)}}, true
 	case "api_key.deleted":
-		return obj{"id": g.keyID()}, true
+		return obj{"id": g.liveKey()}, true
 	case "login.succeeded", "logout.succeeded":
 		if r.Float64() < 0.6 {
 			return nil, false
@@ -84,19 +84,19 @@ func (g *generator) payload(typ string) (obj, bool) {
 		}
 		return obj{"id": "invite-" + randAlnum(r, 24), "data": obj{"email": g.pick(firstNames) + "." + g.pick(lastNames) + "@" + o.domain, "role": role}}, true
 	case "invite.accepted", "invite.deleted":
-		return obj{"id": "invite-" + randAlnum(r, 24)}, true
+		return obj{"id": g.pendingInvite()}, true
 	case "user.added":
-		return obj{"id": g.userID(), "data": obj{"role": g.pick([]string{"owner", "reader"})}}, true
+		return obj{"id": g.absentUser(), "data": obj{"role": g.pick([]string{"owner", "reader"})}}, true
 	case "user.updated":
-		return obj{"id": g.userID(), "changes_requested": obj{"role": g.pick([]string{"owner", "reader"})}}, true
+		return obj{"id": g.liveUser(), "changes_requested": obj{"role": g.pick([]string{"owner", "reader"})}}, true
 	case "user.deleted":
-		return obj{"id": g.userID()}, true
+		return obj{"id": g.liveUser()}, true
 	case "service_account.created":
-		return obj{"id": g.saID(), "data": obj{"role": g.pick([]string{"member", "owner"})}}, true
+		return obj{"id": "svc_acct_" + randAlnum(r, 24), "data": obj{"role": g.pick([]string{"member", "owner"})}}, true
 	case "service_account.updated":
-		return obj{"id": g.saID(), "changes_requested": obj{"role": g.pick([]string{"member", "owner"})}}, true
+		return obj{"id": g.liveServiceAccount(), "changes_requested": obj{"role": g.pick([]string{"member", "owner"})}}, true
 	case "service_account.deleted":
-		return obj{"id": g.saID()}, true
+		return obj{"id": g.liveServiceAccount()}, true
 	case "organization.updated":
 		changes := obj{}
 		switch r.IntN(4) {
@@ -116,9 +116,9 @@ func (g *generator) payload(typ string) (obj, bool) {
 		name := g.pick(projectNames)
 		return obj{"id": "proj_" + randAlnum(r, 24), "data": obj{"name": strings.ToLower(strings.ReplaceAll(name, " ", "-")), "title": name}}, true
 	case "project.updated":
-		return obj{"id": g.projectID(), "changes_requested": obj{"title": g.pick(projectNames) + " v2"}}, true
+		return obj{"id": g.liveProject(false), "changes_requested": obj{"title": g.pick(projectNames) + " v2"}}, true
 	case "project.archived", "project.deleted":
-		return obj{"id": g.projectID()}, true
+		return obj{"id": g.liveProject(true)}, true
 	case "rate_limit.updated":
 		changes := obj{"max_requests_per_1_minute": 500 * (1 + r.IntN(20))}
 		if r.Float64() < 0.5 {
@@ -137,24 +137,28 @@ func (g *generator) payload(typ string) (obj, bool) {
 		}}, true
 	case "checkpoint.permission.deleted":
 		return obj{"id": "cp_" + randAlnum(r, 24)}, true
-	case "certificate.created", "certificate.updated":
-		return g.named(o.certificates), true
+	case "certificate.created":
+		return obj{"id": "cert_" + randAlnum(r, 24), "name": "mtls-client-" + randHex(r, 4)}, true
+	case "certificate.updated":
+		p := g.liveCertificate()
+		p["name"] = p["name"].(string) + "-renamed"
+		return p, true
 	case "certificate.deleted":
-		p := g.named(o.certificates)
+		p := g.liveCertificate()
 		p["certificate"] = g.fakePEM()
 		return p, true
 	case "certificates.activated", "certificates.deactivated":
-		return obj{"certificates": []obj{g.named(o.certificates)}}, true
+		return obj{"certificates": []obj{g.liveCertificate()}}, true
 	case "external_key.registered":
 		return obj{"id": "ekey_" + randAlnum(r, 24), "data": obj{"provider": "aws_kms", "key_arn": "arn:aws:kms:us-east-1:123456789012:key/" + randHex(r, 8)}}, true
 	case "external_key.removed":
 		return obj{"id": "ekey_" + randAlnum(r, 24)}, true
 	case "group.created":
-		return obj{"id": g.pick(o.groups), "data": obj{"group_name": g.pick(groupNames)}}, true
+		return obj{"id": "group_" + randAlnum(r, 24), "data": obj{"group_name": g.pick(groupNames)}}, true
 	case "group.updated":
-		return obj{"id": g.pick(o.groups), "changes_requested": obj{"group_name": g.pick(groupNames) + " Team"}}, true
+		return obj{"id": g.liveGroup(), "changes_requested": obj{"group_name": g.pick(groupNames) + " Team"}}, true
 	case "group.deleted":
-		return obj{"id": g.pick(o.groups)}, true
+		return obj{"id": g.liveGroup()}, true
 	case "ip_allowlist.created", "ip_allowlist.deleted":
 		p := g.named(o.allowlists)
 		p["allowed_ips"] = g.allowedIPs()
@@ -166,9 +170,9 @@ func (g *generator) payload(typ string) (obj, bool) {
 	case "scim.enabled", "scim.disabled":
 		return obj{"id": o.id}, true
 	case "role.created":
-		return obj{"id": g.pick(o.roles), "role_name": g.pick(groupNames) + " Admin", "permissions": g.sample(permissions, 3), "resource_type": "api.organization", "resource_id": o.id}, true
+		return obj{"id": "role_" + randAlnum(r, 24), "role_name": g.pick(groupNames) + " Admin", "permissions": g.sample(permissions, 3), "resource_type": "api.organization", "resource_id": o.id}, true
 	case "role.updated":
-		return obj{"id": g.pick(o.roles), "changes_requested": obj{
+		return obj{"id": g.liveRole(), "changes_requested": obj{
 			"role_name":           g.pick(groupNames) + " Editor",
 			"permissions_added":   g.sample(permissions, 2),
 			"permissions_removed": []string{},
@@ -176,13 +180,17 @@ func (g *generator) payload(typ string) (obj, bool) {
 			"metadata":            obj{"ticket": "SEC-" + randHex(r, 4)},
 		}}, true
 	case "role.deleted":
-		return obj{"id": g.pick(o.roles)}, true
-	case "role.assignment.created", "role.assignment.deleted":
-		principal, ptype := g.userID(), "user"
-		if r.Float64() < 0.3 {
-			principal, ptype = g.pick(o.groups), "group"
+		return obj{"id": g.liveRole()}, true
+	case "role.assignment.created":
+		principal, ptype := g.principal()
+		return obj{"id": "ra_" + randAlnum(r, 24), "principal_id": principal, "principal_type": ptype, "role_id": g.liveRole(), "resource_id": o.id, "resource_type": "api.organization"}, true
+	case "role.assignment.deleted":
+		principal, role := g.liveAssignment()
+		ptype := "user"
+		if g.inv.isGroup(principal) {
+			ptype = "group"
 		}
-		return obj{"id": "ra_" + randAlnum(r, 24), "principal_id": principal, "principal_type": ptype, "resource_id": g.projectID(), "resource_type": "api.project"}, true
+		return obj{"id": "ra_" + randAlnum(r, 24), "principal_id": principal, "principal_type": ptype, "role_id": role, "resource_id": o.id, "resource_type": "api.organization"}, true
 	case "role.bound_to_resource", "role.unbound_from_resource":
 		c := o.connectors[r.IntN(len(o.connectors))]
 		id := o.workspaceID + "__" + c.id

@@ -94,6 +94,9 @@ func (s *Simulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 	h.Set("x-request-id", rec.RequestID)
 	h.Set("openai-version", "2020-10-01")
 
+	if s.serveInventory(sw, r) {
+		return
+	}
 	if r.URL.Path != ListPath || r.Method != http.MethodGet {
 		writeError(sw, &apiError{
 			status:  http.StatusNotFound,

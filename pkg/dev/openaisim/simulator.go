@@ -2,12 +2,14 @@ package openaisim
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,6 +49,11 @@ type Config struct {
 	RequestLogLimit int
 	// Tick is the live generator's period (default 100ms).
 	Tick time.Duration
+	// DropRate is the fraction of live events that change the inventory
+	// (keys, users, invites, projects, …) which are dropped: the inventory
+	// changes but the audit log never serves the event (Dropped lists
+	// them). Models the audit-log gaps the audit_gap detection finds.
+	DropRate float64
 }
 
 func (c *Config) setDefaults() {
@@ -79,7 +86,7 @@ func (c Config) Validate() error {
 	if c.RatePerMinute < 0 {
 		errs = append(errs, errors.New("rate_per_minute: must not be negative"))
 	}
-	for name, v := range map[string]float64{"unknown_type_rate": c.UnknownTypeRate, "late_arrival_rate": c.LateArrivalRate} {
+	for name, v := range map[string]float64{"unknown_type_rate": c.UnknownTypeRate, "late_arrival_rate": c.LateArrivalRate, "drop_rate": c.DropRate} {
 		if v < 0 || v > 1 {
 			errs = append(errs, fmt.Errorf("%s: must be within [0, 1], got %v", name, v))
 		}
@@ -102,6 +109,8 @@ type Simulator struct {
 	mu     sync.RWMutex
 	store  *store
 	served map[string]int
+	// dropped are the events applied to the inventory but never served.
+	dropped []Event
 
 	faults faultQueue
 
@@ -172,10 +181,19 @@ func (s *Simulator) insert(raw []byte, visible time.Time, late bool) (Event, err
 // must be a JSON object with a string "id" and "type" and an integer
 // "effective_at"; ids must be new. Items before the first invalid one are
 // added; the error names the invalid one.
-func (s *Simulator) AddRaw(raws ...[]byte) ([]Event, error) {
+// Each item is applied to the inventory first (an api_key.created adds the
+// key, and so on).
+func (s *Simulator) AddRaw(raws ...[]byte) ([]Event, error) { return s.addRaw(true, raws...) }
+
+// addRaw adds items; apply applies them to the inventory (the generator
+// has already applied the items it made).
+func (s *Simulator) addRaw(apply bool, raws ...[]byte) ([]Event, error) {
 	now := s.cfg.Now()
 	out := make([]Event, 0, len(raws))
 	for i, raw := range raws {
+		if _, err := parseEvent(raw); err == nil && apply {
+			s.gen.inv.apply(raw)
+		}
 		ev, err := s.insert(raw, now, false)
 		if err != nil {
 			return out, fmt.Errorf("adding item %d: %w", i, err)
@@ -232,7 +250,12 @@ func (s *Simulator) GenerateSpec(spec Spec) []Event {
 			raw = s.gen.item(typ, spec.EffectiveAt.Unix())
 			late = spec.EffectiveAt.Unix() < now.Unix()
 		}
+		drop := s.cfg.DropRate > 0 && s.gen.r.Float64() < s.cfg.DropRate && changesInventory(eventType(raw))
 		s.genMu.Unlock()
+		if drop {
+			s.recordDropped(raw, now)
+			continue
+		}
 		ev, err := s.insert(raw, now, late)
 		if err != nil {
 			// 24 random alphanumerics collide with probability ~1e-43.
@@ -245,6 +268,61 @@ func (s *Simulator) GenerateSpec(spec Spec) []Event {
 		s.log.Debug("generated events", slog.Int("n", len(out)))
 	}
 	return out
+}
+
+// DropAudit makes generated events as spec describes (Type defaults to
+// api_key.created) and applies them to the inventory without ever serving
+// them: the object changes, the audit log does not say so. It returns the
+// dropped events (Dropped lists them all).
+func (s *Simulator) DropAudit(spec Spec) []Event {
+	if spec.Type == "" {
+		spec.Type = "api_key.created"
+	}
+	now := s.cfg.Now()
+	var out []Event
+	for range spec.N {
+		eff := now
+		if !spec.EffectiveAt.IsZero() {
+			eff = spec.EffectiveAt
+		}
+		s.genMu.Lock()
+		raw := s.gen.item(spec.Type, eff.Unix())
+		s.genMu.Unlock()
+		if ev, ok := s.recordDropped(raw, now); ok {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+func (s *Simulator) recordDropped(raw []byte, now time.Time) (Event, bool) {
+	ev, err := parseEvent(raw)
+	if err != nil {
+		return Event{}, false
+	}
+	ev.VisibleAt = now
+	s.mu.Lock()
+	s.dropped = append(s.dropped, ev)
+	s.mu.Unlock()
+	s.log.Debug("dropped an audit event on purpose", slog.String("id", ev.ID), slog.String("type", ev.Type))
+	return ev, true
+}
+
+// Dropped returns the events dropped on purpose (DropAudit, DropRate),
+// oldest first: they changed the inventory but are not in GroundTruth.
+func (s *Simulator) Dropped() []Event {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return slices.Clone(s.dropped)
+}
+
+// eventType reads the "type" of an item ("" if it has none).
+func eventType(raw []byte) string {
+	var it struct {
+		Type string `json:"type"`
+	}
+	_ = json.Unmarshal(raw, &it)
+	return it.Type
 }
 
 // GroundTruth returns every event the simulator has made visible, newest

@@ -104,6 +104,36 @@ WHERE (SELECT toBool(value) FROM `default_detections`.`detection_parameters` WHE
 ORDER BY indexOf(['INFO', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'], f.severity) DESC
 LIMIT 1 BY f.workspaceID, f.sourceID, f.entity, f.windowStart;
 
+CREATE MATERIALIZED VIEW IF NOT EXISTS `default_detections`.`detect_admin_api_key_long_lived`
+REFRESH EVERY 300 SECOND APPEND TO `default_detections`.`openai_audit_detections`
+AS SELECT
+    'admin_api_key_long_lived' AS rule, f.severity AS severity, f.workspaceID AS workspaceID, f.sourceID AS sourceID, f.entity AS entity,
+    f.windowStart AS windowStart, f.windowEnd AS windowEnd, f.firstEventTime AS firstEventTime, f.lastEventTime AS lastEventTime,
+    arraySlice(f.eventIDs, 1, 200) AS eventIDs, f.details AS details
+FROM
+(
+SELECT
+    if(expiresAt = 0, 'MEDIUM', 'LOW') AS severity,
+    workspaceID,
+    sourceID,
+    objectID AS entity,
+    createdAt AS windowStart,
+    toDateTime(seenAt) AS windowEnd,
+    createdAt AS firstEventTime,
+    toDateTime(seenAt) AS lastEventTime,
+    CAST([], 'Array(String)') AS eventIDs,
+    map('name', name, 'owner', ownerName, 'created_at', toString(createdAt),
+        'expires_at', if(expiresAt = 0, 'never', toString(expiresAt))) AS details
+FROM `default`.`openai_inventory_keys`
+WHERE kind = 'admin_api_key'
+    AND (expiresAt = 0 OR expiresAt > now() + toIntervalDay((SELECT toUInt32(value) FROM `default_detections`.`detection_parameters` WHERE rule = 'admin_api_key_long_lived' AND name = 'max_lifetime_days')))
+    AND (workspaceID, sourceID) IN (SELECT workspaceID, sourceID FROM `default`.`openai_inventory_snapshots` WHERE snapshotAt >= now() - toIntervalMinute((SELECT toUInt32(value) FROM `default_detections`.`detection_parameters` WHERE rule = 'admin_api_key_long_lived' AND name = 'lookback_minutes')))
+) AS f
+WHERE (SELECT toBool(value) FROM `default_detections`.`detection_parameters` WHERE rule = 'admin_api_key_long_lived' AND name = 'enabled')
+    AND (f.workspaceID, f.sourceID, f.entity, f.windowStart) NOT IN (SELECT workspaceID, sourceID, entity, windowStart FROM `default_detections`.`openai_audit_detections` WHERE rule = 'admin_api_key_long_lived')
+ORDER BY indexOf(['INFO', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'], f.severity) DESC
+LIMIT 1 BY f.workspaceID, f.sourceID, f.entity, f.windowStart;
+
 CREATE MATERIALIZED VIEW IF NOT EXISTS `default_detections`.`detect_api_key_elevated_scopes`
 REFRESH EVERY 300 SECOND APPEND TO `default_detections`.`openai_audit_detections`
 AS SELECT
@@ -153,6 +183,193 @@ WHERE notEmpty(elevated)
 ) AS f
 WHERE (SELECT toBool(value) FROM `default_detections`.`detection_parameters` WHERE rule = 'api_key_elevated_scopes' AND name = 'enabled')
     AND (f.workspaceID, f.sourceID, f.entity, f.windowStart) NOT IN (SELECT workspaceID, sourceID, entity, windowStart FROM `default_detections`.`openai_audit_detections` WHERE rule = 'api_key_elevated_scopes')
+ORDER BY indexOf(['INFO', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'], f.severity) DESC
+LIMIT 1 BY f.workspaceID, f.sourceID, f.entity, f.windowStart;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `default_detections`.`detect_api_key_orphaned`
+REFRESH EVERY 300 SECOND APPEND TO `default_detections`.`openai_audit_detections`
+AS SELECT
+    'api_key_orphaned' AS rule, f.severity AS severity, f.workspaceID AS workspaceID, f.sourceID AS sourceID, f.entity AS entity,
+    f.windowStart AS windowStart, f.windowEnd AS windowEnd, f.firstEventTime AS firstEventTime, f.lastEventTime AS lastEventTime,
+    arraySlice(f.eventIDs, 1, 200) AS eventIDs, f.details AS details
+FROM
+(
+SELECT
+    'HIGH' AS severity,
+    k.workspaceID AS workspaceID,
+    k.sourceID AS sourceID,
+    k.objectID AS entity,
+    k.createdAt AS windowStart,
+    toDateTime(k.seenAt) AS windowEnd,
+    k.createdAt AS firstEventTime,
+    toDateTime(k.seenAt) AS lastEventTime,
+    CAST([], 'Array(String)') AS eventIDs,
+    map('name', k.name, 'project_id', k.projectID, 'owner_type', k.ownerType, 'owner_id', k.ownerID, 'owner', k.ownerName,
+        'owner_project_access', k.ownerProjectAccess,
+        'reason', multiIf(k.ownerProjectAccess = 'inactive', 'owner_project_access inactive',
+                          k.ownerType = 'service_account', 'service account gone', 'user gone')) AS details
+FROM `default`.`openai_inventory_keys` AS k
+LEFT JOIN
+(
+    SELECT workspaceID, sourceID, if(kind = 'user', '', projectID) AS projectID, objectID, 1 AS present
+    FROM `default`.`openai_inventory_now`
+    WHERE kind IN ('user', 'project_service_account')
+) AS o ON o.workspaceID = k.workspaceID AND o.sourceID = k.sourceID AND o.objectID = k.ownerID
+    AND o.projectID = if(k.ownerType = 'service_account', k.projectID, '')
+WHERE k.kind = 'project_api_key' AND (k.ownerProjectAccess = 'inactive' OR o.present = 0)
+    AND (k.workspaceID, k.sourceID) IN (SELECT workspaceID, sourceID FROM `default`.`openai_inventory_snapshots` WHERE snapshotAt >= now() - toIntervalMinute((SELECT toUInt32(value) FROM `default_detections`.`detection_parameters` WHERE rule = 'api_key_orphaned' AND name = 'lookback_minutes')))
+) AS f
+WHERE (SELECT toBool(value) FROM `default_detections`.`detection_parameters` WHERE rule = 'api_key_orphaned' AND name = 'enabled')
+    AND (f.workspaceID, f.sourceID, f.entity, f.windowStart) NOT IN (SELECT workspaceID, sourceID, entity, windowStart FROM `default_detections`.`openai_audit_detections` WHERE rule = 'api_key_orphaned')
+ORDER BY indexOf(['INFO', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'], f.severity) DESC
+LIMIT 1 BY f.workspaceID, f.sourceID, f.entity, f.windowStart;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `default_detections`.`detect_api_key_unused`
+REFRESH EVERY 300 SECOND APPEND TO `default_detections`.`openai_audit_detections`
+AS SELECT
+    'api_key_unused' AS rule, f.severity AS severity, f.workspaceID AS workspaceID, f.sourceID AS sourceID, f.entity AS entity,
+    f.windowStart AS windowStart, f.windowEnd AS windowEnd, f.firstEventTime AS firstEventTime, f.lastEventTime AS lastEventTime,
+    arraySlice(f.eventIDs, 1, 200) AS eventIDs, f.details AS details
+FROM
+(
+SELECT
+    if(kind = 'admin_api_key', 'MEDIUM', 'LOW') AS severity,
+    workspaceID,
+    sourceID,
+    objectID AS entity,
+    greatest(lastUsedAt, createdAt) AS windowStart,
+    toDateTime(seenAt) AS windowEnd,
+    windowStart AS firstEventTime,
+    toDateTime(seenAt) AS lastEventTime,
+    CAST([], 'Array(String)') AS eventIDs,
+    map('kind', kind, 'name', name, 'project_id', projectID, 'owner', ownerName,
+        'last_used_at', if(lastUsedAt = 0, 'never', toString(lastUsedAt)),
+        'days_unused', toString(dateDiff('day', windowStart, now()))) AS details
+FROM `default`.`openai_inventory_keys`
+WHERE greatest(lastUsedAt, createdAt) < now() - toIntervalDay((SELECT toUInt32(value) FROM `default_detections`.`detection_parameters` WHERE rule = 'api_key_unused' AND name = 'unused_days'))
+    AND (workspaceID, sourceID) IN (SELECT workspaceID, sourceID FROM `default`.`openai_inventory_snapshots` WHERE snapshotAt >= now() - toIntervalMinute((SELECT toUInt32(value) FROM `default_detections`.`detection_parameters` WHERE rule = 'api_key_unused' AND name = 'lookback_minutes')))
+) AS f
+WHERE (SELECT toBool(value) FROM `default_detections`.`detection_parameters` WHERE rule = 'api_key_unused' AND name = 'enabled')
+    AND (f.workspaceID, f.sourceID, f.entity, f.windowStart) NOT IN (SELECT workspaceID, sourceID, entity, windowStart FROM `default_detections`.`openai_audit_detections` WHERE rule = 'api_key_unused')
+ORDER BY indexOf(['INFO', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'], f.severity) DESC
+LIMIT 1 BY f.workspaceID, f.sourceID, f.entity, f.windowStart;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `default_detections`.`detect_audit_gap`
+REFRESH EVERY 300 SECOND APPEND TO `default_detections`.`openai_audit_detections`
+AS SELECT
+    'audit_gap' AS rule, f.severity AS severity, f.workspaceID AS workspaceID, f.sourceID AS sourceID, f.entity AS entity,
+    f.windowStart AS windowStart, f.windowEnd AS windowEnd, f.firstEventTime AS firstEventTime, f.lastEventTime AS lastEventTime,
+    arraySlice(f.eventIDs, 1, 200) AS eventIDs, f.details AS details
+FROM
+(
+WITH
+    [
+        ('project_api_key', 'appeared', ['api_key.created']),
+        ('project_api_key', 'disappeared', ['api_key.deleted', 'project.archived', 'project.deleted']),
+        ('project_api_key', 'changed', ['api_key.updated']),
+        ('admin_api_key', 'appeared', ['tenant.admin_api_key.created']),
+        ('admin_api_key', 'disappeared', ['tenant.admin_api_key.deleted']),
+        ('admin_api_key', 'changed', ['tenant.admin_api_key.updated']),
+        ('user', 'appeared', ['user.added', 'invite.accepted']),
+        ('user', 'disappeared', ['user.deleted']),
+        ('user', 'changed', ['user.updated']),
+        ('project', 'appeared', ['project.created']),
+        ('project', 'disappeared', ['project.deleted', 'project.archived']),
+        ('project', 'changed', ['project.updated', 'project.archived']),
+        ('project_service_account', 'appeared', ['service_account.created']),
+        ('project_service_account', 'disappeared', ['service_account.deleted', 'project.archived', 'project.deleted']),
+        ('project_service_account', 'changed', ['service_account.updated']),
+        ('invite', 'appeared', ['invite.sent']),
+        ('invite', 'disappeared', ['invite.deleted', 'invite.accepted']),
+        ('certificate', 'appeared', ['certificate.created']),
+        ('certificate', 'disappeared', ['certificate.deleted']),
+        ('certificate', 'changed', ['certificate.updated', 'certificates.activated', 'certificates.deactivated']),
+        ('group', 'appeared', ['group.created']),
+        ('group', 'disappeared', ['group.deleted']),
+        ('group', 'changed', ['group.updated']),
+        ('role', 'appeared', ['role.created']),
+        ('role', 'disappeared', ['role.deleted']),
+        ('role', 'changed', ['role.updated']),
+        ('role_assignment', 'appeared', ['role.assignment.created']),
+        ('role_assignment', 'disappeared', ['role.assignment.deleted', 'role.deleted', 'user.deleted', 'group.deleted']),
+        ('project_rate_limit', 'appeared', ['rate_limit.updated']),
+        ('project_rate_limit', 'disappeared', ['rate_limit.deleted', 'project.archived', 'project.deleted']),
+        ('project_rate_limit', 'changed', ['rate_limit.updated'])
+    ] AS explained_by,
+    (SELECT toUInt32(value) FROM `default_detections`.`detection_parameters` WHERE rule = 'audit_gap' AND name = 'slack_minutes') * 60 AS slack
+SELECT
+    if(c.kind IN ('project_api_key', 'admin_api_key', 'user', 'project_service_account', 'certificate'), 'HIGH', 'MEDIUM') AS severity,
+    c.workspaceID AS workspaceID,
+    c.sourceID AS sourceID,
+    concat(c.kind, '/', c.objectID) AS entity,
+    toDateTime(c.windowStart) AS windowStart,
+    toDateTime(c.windowEnd) AS windowEnd,
+    toDateTime(c.windowStart) AS firstEventTime,
+    toDateTime(c.windowEnd) AS lastEventTime,
+    CAST([], 'Array(String)') AS eventIDs,
+    map('kind', c.kind, 'object_id', c.objectID, 'project_id', c.projectID, 'change', c.change,
+        'fields', arrayStringConcat(c.fields, ','), 'expected_events', arrayStringConcat(c.names, ','),
+        'snapshot_id', c.snapshotID, 'previous_snapshot_at', toString(c.windowStart), 'snapshot_at', toString(c.windowEnd)) AS details
+FROM
+(
+    SELECT workspaceID, sourceID, kind, objectID, projectID, snapshotID, windowStart, windowEnd, change, fields, names,
+        multiIf(kind = 'role_assignment', splitByChar('/', objectID),
+                kind = 'project_rate_limit', [splitByChar('/', objectID)[2]], [objectID]) AS matchIDs
+    FROM
+    (
+        SELECT h.workspaceID AS workspaceID, h.sourceID AS sourceID, h.kind AS kind, h.objectID AS objectID, h.projectID AS projectID,
+            h.snapshotID AS snapshotID, s.prevAt AS windowStart, h.snapshotAt AS windowEnd,
+            multiIf(h.op = 'delete' AND h.prevOp != 'delete', 'disappeared',
+                    h.op = 'upsert' AND h.prevOp IN ('', 'delete'), 'appeared',
+                    h.op = 'upsert' AND h.hash != h.prevHash, 'changed', '') AS change,
+            if(change = 'changed',
+               arrayFilter(f -> JSONExtractRaw(h.object, f) != JSONExtractRaw(h.prevObject, f),
+                   arrayMap(x -> substring(x, length(h.kind) + 2), arrayFilter(x -> startsWith(x, concat(h.kind, '.')), (SELECT arrayFilter(x -> x != '', arrayMap(x -> lower(trimBoth(x)), splitByChar(',', value))) FROM `default_detections`.`detection_parameters` WHERE rule = 'audit_gap' AND name = 'watched_fields')))),
+               CAST([], 'Array(String)')) AS fields,
+            arrayFilter(m -> m.1 = h.kind AND m.2 = change, explained_by)[1].3 AS names
+        FROM
+        (
+            SELECT workspaceID, sourceID, kind, objectID, projectID, snapshotID, snapshotAt, toString(op) AS op, hash, object,
+                lagInFrame(toString(op), 1, '') OVER w AS prevOp,
+                lagInFrame(hash, 1, '') OVER w AS prevHash,
+                lagInFrame(object, 1, '') OVER w AS prevObject
+            FROM `default`.`openai_inventory_changes` FINAL
+            
+            WHERE snapshotAt >= now() - toIntervalMinute((SELECT toUInt32(value) FROM `default_detections`.`detection_parameters` WHERE rule = 'audit_gap' AND name = 'lookback_minutes') + (SELECT toUInt32(value) FROM `default_detections`.`detection_parameters` WHERE rule = 'audit_gap' AND name = 'settle_minutes')) - INTERVAL 2 DAY
+            WINDOW w AS (PARTITION BY workspaceID, sourceID, kind, objectID ORDER BY snapshotAt ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)
+        ) AS h
+        INNER JOIN
+        (
+            
+            
+            SELECT workspaceID, sourceID, kind, snapshotAt,
+                lagInFrame(snapshotAt, 1, toDateTime64(0, 3, 'UTC')) OVER (PARTITION BY workspaceID, sourceID, kind ORDER BY snapshotAt ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS prevAt
+            FROM `default`.`openai_inventory_snapshots` FINAL
+            ARRAY JOIN mapKeys(counts) AS kind
+            WHERE snapshotAt >= now() - toIntervalMinute((SELECT toUInt32(value) FROM `default_detections`.`detection_parameters` WHERE rule = 'audit_gap' AND name = 'lookback_minutes') + (SELECT toUInt32(value) FROM `default_detections`.`detection_parameters` WHERE rule = 'audit_gap' AND name = 'settle_minutes')) - INTERVAL 2 DAY
+        ) AS s ON s.workspaceID = h.workspaceID AND s.sourceID = h.sourceID AND s.kind = h.kind AND s.snapshotAt = h.snapshotAt
+        WHERE h.snapshotAt >= now() - toIntervalMinute((SELECT toUInt32(value) FROM `default_detections`.`detection_parameters` WHERE rule = 'audit_gap' AND name = 'lookback_minutes') + (SELECT toUInt32(value) FROM `default_detections`.`detection_parameters` WHERE rule = 'audit_gap' AND name = 'settle_minutes'))
+            AND h.snapshotAt <= now() - toIntervalMinute((SELECT toUInt32(value) FROM `default_detections`.`detection_parameters` WHERE rule = 'audit_gap' AND name = 'settle_minutes'))
+            AND s.prevAt > toDateTime64(0, 3, 'UTC')
+    )
+    WHERE change != '' AND notEmpty(names) AND (change != 'changed' OR notEmpty(fields))
+) AS c
+LEFT JOIN
+(
+    SELECT workspaceID, sourceID, eventName, eventTime,
+        arrayFilter(x -> x != '', arrayConcat(
+            [JSONExtractString(rawLog, eventName, 'id'), JSONExtractString(rawLog, eventName, 'principal_id')],
+            arrayMap(x -> x.1, JSONExtract(rawLog, eventName, 'certificates', 'Array(Tuple(id String))')))) AS ids
+    FROM `default`.`openai_audit_logs` FINAL
+    WHERE eventTime >= now() - toIntervalMinute((SELECT toUInt32(value) FROM `default_detections`.`detection_parameters` WHERE rule = 'audit_gap' AND name = 'lookback_minutes') + (SELECT toUInt32(value) FROM `default_detections`.`detection_parameters` WHERE rule = 'audit_gap' AND name = 'settle_minutes')) - INTERVAL 2 DAY
+        AND has(arrayFlatten(arrayMap(m -> m.3, explained_by)), eventName)
+) AS e ON e.workspaceID = c.workspaceID AND e.sourceID = c.sourceID
+GROUP BY c.workspaceID, c.sourceID, c.kind, c.objectID, c.projectID, c.snapshotID, c.windowStart, c.windowEnd, c.change, c.fields, c.names, c.matchIDs
+HAVING countIf(e.eventTime >= toDateTime(c.windowStart) - slack AND e.eventTime <= toDateTime(c.windowEnd) + slack AND has(c.names, e.eventName)
+    AND (hasAny(e.ids, c.matchIDs) OR (c.change = 'disappeared' AND e.eventName IN ('project.archived', 'project.deleted') AND has(e.ids, c.projectID)))) = 0
+) AS f
+WHERE (SELECT toBool(value) FROM `default_detections`.`detection_parameters` WHERE rule = 'audit_gap' AND name = 'enabled')
+    AND (f.workspaceID, f.sourceID, f.entity, f.windowStart) NOT IN (SELECT workspaceID, sourceID, entity, windowStart FROM `default_detections`.`openai_audit_detections` WHERE rule = 'audit_gap')
 ORDER BY indexOf(['INFO', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'], f.severity) DESC
 LIMIT 1 BY f.workspaceID, f.sourceID, f.entity, f.windowStart;
 
@@ -250,6 +467,41 @@ WHERE eventName IN ('certificate.created', 'certificate.updated', 'certificate.d
 ) AS f
 WHERE (SELECT toBool(value) FROM `default_detections`.`detection_parameters` WHERE rule = 'certificate_changed' AND name = 'enabled')
     AND (f.workspaceID, f.sourceID, f.entity, f.windowStart) NOT IN (SELECT workspaceID, sourceID, entity, windowStart FROM `default_detections`.`openai_audit_detections` WHERE rule = 'certificate_changed')
+ORDER BY indexOf(['INFO', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'], f.severity) DESC
+LIMIT 1 BY f.workspaceID, f.sourceID, f.entity, f.windowStart;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `default_detections`.`detect_certificate_expiring`
+REFRESH EVERY 300 SECOND APPEND TO `default_detections`.`openai_audit_detections`
+AS SELECT
+    'certificate_expiring' AS rule, f.severity AS severity, f.workspaceID AS workspaceID, f.sourceID AS sourceID, f.entity AS entity,
+    f.windowStart AS windowStart, f.windowEnd AS windowEnd, f.firstEventTime AS firstEventTime, f.lastEventTime AS lastEventTime,
+    arraySlice(f.eventIDs, 1, 200) AS eventIDs, f.details AS details
+FROM
+(
+SELECT
+    if(expiresAt <= now() AND active, 'HIGH', 'MEDIUM') AS severity,
+    workspaceID,
+    sourceID,
+    objectID AS entity,
+    expiresAt AS windowStart,
+    expiresAt AS windowEnd,
+    toDateTime(seenAt) AS firstEventTime,
+    toDateTime(seenAt) AS lastEventTime,
+    CAST([], 'Array(String)') AS eventIDs,
+    map('name', JSONExtractString(object, 'name'), 'active', toString(active), 'expires_at', toString(expiresAt),
+        'days_left', toString(dateDiff('day', now(), expiresAt))) AS details
+FROM
+(
+    SELECT workspaceID, sourceID, objectID, object, seenAt,
+        toDateTime(JSONExtractUInt(object, 'certificate_details', 'expires_at'), 'UTC') AS expiresAt,
+        JSONExtractBool(object, 'active') AS active
+    FROM `default`.`openai_inventory_now`
+    WHERE kind = 'certificate' AND (workspaceID, sourceID) IN (SELECT workspaceID, sourceID FROM `default`.`openai_inventory_snapshots` WHERE snapshotAt >= now() - toIntervalMinute((SELECT toUInt32(value) FROM `default_detections`.`detection_parameters` WHERE rule = 'certificate_expiring' AND name = 'lookback_minutes')))
+)
+WHERE expiresAt != 0 AND expiresAt < now() + toIntervalDay((SELECT toUInt32(value) FROM `default_detections`.`detection_parameters` WHERE rule = 'certificate_expiring' AND name = 'expiry_days'))
+) AS f
+WHERE (SELECT toBool(value) FROM `default_detections`.`detection_parameters` WHERE rule = 'certificate_expiring' AND name = 'enabled')
+    AND (f.workspaceID, f.sourceID, f.entity, f.windowStart) NOT IN (SELECT workspaceID, sourceID, entity, windowStart FROM `default_detections`.`openai_audit_detections` WHERE rule = 'certificate_expiring')
 ORDER BY indexOf(['INFO', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'], f.severity) DESC
 LIMIT 1 BY f.workspaceID, f.sourceID, f.entity, f.windowStart;
 
@@ -589,6 +841,36 @@ WHERE (SELECT toBool(value) FROM `default_detections`.`detection_parameters` WHE
 ORDER BY indexOf(['INFO', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'], f.severity) DESC
 LIMIT 1 BY f.workspaceID, f.sourceID, f.entity, f.windowStart;
 
+CREATE MATERIALIZED VIEW IF NOT EXISTS `default_detections`.`detect_invite_pending_too_long`
+REFRESH EVERY 300 SECOND APPEND TO `default_detections`.`openai_audit_detections`
+AS SELECT
+    'invite_pending_too_long' AS rule, f.severity AS severity, f.workspaceID AS workspaceID, f.sourceID AS sourceID, f.entity AS entity,
+    f.windowStart AS windowStart, f.windowEnd AS windowEnd, f.firstEventTime AS firstEventTime, f.lastEventTime AS lastEventTime,
+    arraySlice(f.eventIDs, 1, 200) AS eventIDs, f.details AS details
+FROM
+(
+SELECT
+    'LOW' AS severity,
+    workspaceID,
+    sourceID,
+    objectID AS entity,
+    toDateTime(JSONExtractUInt(object, 'created_at'), 'UTC') AS windowStart,
+    toDateTime(seenAt) AS windowEnd,
+    windowStart AS firstEventTime,
+    toDateTime(seenAt) AS lastEventTime,
+    CAST([], 'Array(String)') AS eventIDs,
+    map('email', JSONExtractString(object, 'email'), 'role', JSONExtractString(object, 'role'),
+        'days_pending', toString(dateDiff('day', windowStart, now()))) AS details
+FROM `default`.`openai_inventory_now`
+WHERE kind = 'invite' AND JSONExtractString(object, 'status') = 'pending'
+    AND JSONExtractUInt(object, 'created_at') < toUnixTimestamp(now() - toIntervalDay((SELECT toUInt32(value) FROM `default_detections`.`detection_parameters` WHERE rule = 'invite_pending_too_long' AND name = 'pending_days')))
+    AND (workspaceID, sourceID) IN (SELECT workspaceID, sourceID FROM `default`.`openai_inventory_snapshots` WHERE snapshotAt >= now() - toIntervalMinute((SELECT toUInt32(value) FROM `default_detections`.`detection_parameters` WHERE rule = 'invite_pending_too_long' AND name = 'lookback_minutes')))
+) AS f
+WHERE (SELECT toBool(value) FROM `default_detections`.`detection_parameters` WHERE rule = 'invite_pending_too_long' AND name = 'enabled')
+    AND (f.workspaceID, f.sourceID, f.entity, f.windowStart) NOT IN (SELECT workspaceID, sourceID, entity, windowStart FROM `default_detections`.`openai_audit_detections` WHERE rule = 'invite_pending_too_long')
+ORDER BY indexOf(['INFO', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'], f.severity) DESC
+LIMIT 1 BY f.workspaceID, f.sourceID, f.entity, f.windowStart;
+
 CREATE MATERIALIZED VIEW IF NOT EXISTS `default_detections`.`detect_ip_allowlist_changed`
 REFRESH EVERY 300 SECOND APPEND TO `default_detections`.`openai_audit_detections`
 AS SELECT
@@ -836,6 +1118,59 @@ WHERE (SELECT toBool(value) FROM `default_detections`.`detection_parameters` WHE
 ORDER BY indexOf(['INFO', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'], f.severity) DESC
 LIMIT 1 BY f.workspaceID, f.sourceID, f.entity, f.windowStart;
 
+CREATE MATERIALIZED VIEW IF NOT EXISTS `default_detections`.`detect_owners_beyond_threshold`
+REFRESH EVERY 300 SECOND APPEND TO `default_detections`.`openai_audit_detections`
+AS SELECT
+    'owners_beyond_threshold' AS rule, f.severity AS severity, f.workspaceID AS workspaceID, f.sourceID AS sourceID, f.entity AS entity,
+    f.windowStart AS windowStart, f.windowEnd AS windowEnd, f.firstEventTime AS firstEventTime, f.lastEventTime AS lastEventTime,
+    arraySlice(f.eventIDs, 1, 200) AS eventIDs, f.details AS details
+FROM
+(
+SELECT
+    'MEDIUM' AS severity,
+    workspaceID,
+    sourceID,
+    scope AS entity,
+    toDateTime(max(since)) AS windowStart,
+    toDateTime(max(seenAt)) AS windowEnd,
+    toDateTime(min(since)) AS firstEventTime,
+    toDateTime(max(since)) AS lastEventTime,
+    CAST([], 'Array(String)') AS eventIDs,
+    map('owners', toString(count()), 'allowed', toString(any(allowed)),
+        'principals', arrayStringConcat(arraySort(groupArray(objectID)), ',')) AS details
+FROM
+(
+    SELECT n.workspaceID AS workspaceID, n.sourceID AS sourceID, n.kind AS kind, n.objectID AS objectID, n.seenAt AS seenAt,
+        if(n.kind = 'user', 'organization', n.projectID) AS scope,
+        if(n.kind = 'user', (SELECT toUInt32(value) FROM `default_detections`.`detection_parameters` WHERE rule = 'owners_beyond_threshold' AND name = 'max_owners'), (SELECT toUInt32(value) FROM `default_detections`.`detection_parameters` WHERE rule = 'owners_beyond_threshold' AND name = 'max_project_owners')) AS allowed,
+        h.since AS since
+    FROM `default`.`openai_inventory_now` AS n
+    INNER JOIN
+    (
+        
+        
+        SELECT workspaceID, sourceID, kind, objectID, minIf(snapshotAt, isOwner AND snapshotAt > lastNotOwner) AS since
+        FROM
+        (
+            SELECT workspaceID, sourceID, kind, objectID, snapshotAt,
+                op = 'upsert' AND JSONExtractString(object, 'role') = 'owner' AS isOwner,
+                maxIf(snapshotAt, NOT isOwner) OVER (PARTITION BY workspaceID, sourceID, kind, objectID) AS lastNotOwner
+            FROM `default`.`openai_inventory_changes` FINAL
+            WHERE kind IN ('user', 'project_user', 'project_service_account')
+        )
+        GROUP BY workspaceID, sourceID, kind, objectID
+    ) AS h ON h.workspaceID = n.workspaceID AND h.sourceID = n.sourceID AND h.kind = n.kind AND h.objectID = n.objectID
+    WHERE n.kind IN ('user', 'project_user', 'project_service_account') AND JSONExtractString(n.object, 'role') = 'owner'
+        AND (n.workspaceID, n.sourceID) IN (SELECT workspaceID, sourceID FROM `default`.`openai_inventory_snapshots` WHERE snapshotAt >= now() - toIntervalMinute((SELECT toUInt32(value) FROM `default_detections`.`detection_parameters` WHERE rule = 'owners_beyond_threshold' AND name = 'lookback_minutes')))
+)
+GROUP BY workspaceID, sourceID, scope
+HAVING count() > any(allowed)
+) AS f
+WHERE (SELECT toBool(value) FROM `default_detections`.`detection_parameters` WHERE rule = 'owners_beyond_threshold' AND name = 'enabled')
+    AND (f.workspaceID, f.sourceID, f.entity, f.windowStart) NOT IN (SELECT workspaceID, sourceID, entity, windowStart FROM `default_detections`.`openai_audit_detections` WHERE rule = 'owners_beyond_threshold')
+ORDER BY indexOf(['INFO', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'], f.severity) DESC
+LIMIT 1 BY f.workspaceID, f.sourceID, f.entity, f.windowStart;
+
 CREATE MATERIALIZED VIEW IF NOT EXISTS `default_detections`.`detect_password_spraying`
 REFRESH EVERY 300 SECOND APPEND TO `default_detections`.`openai_audit_detections`
 AS SELECT
@@ -938,6 +1273,43 @@ WHERE role != '' AND match(role, (SELECT value FROM `default_detections`.`detect
 ) AS f
 WHERE (SELECT toBool(value) FROM `default_detections`.`detection_parameters` WHERE rule = 'privileged_role_assigned' AND name = 'enabled')
     AND (f.workspaceID, f.sourceID, f.entity, f.windowStart) NOT IN (SELECT workspaceID, sourceID, entity, windowStart FROM `default_detections`.`openai_audit_detections` WHERE rule = 'privileged_role_assigned')
+ORDER BY indexOf(['INFO', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'], f.severity) DESC
+LIMIT 1 BY f.workspaceID, f.sourceID, f.entity, f.windowStart;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `default_detections`.`detect_project_without_rate_limits`
+REFRESH EVERY 300 SECOND APPEND TO `default_detections`.`openai_audit_detections`
+AS SELECT
+    'project_without_rate_limits' AS rule, f.severity AS severity, f.workspaceID AS workspaceID, f.sourceID AS sourceID, f.entity AS entity,
+    f.windowStart AS windowStart, f.windowEnd AS windowEnd, f.firstEventTime AS firstEventTime, f.lastEventTime AS lastEventTime,
+    arraySlice(f.eventIDs, 1, 200) AS eventIDs, f.details AS details
+FROM
+(
+SELECT
+    'LOW' AS severity,
+    p.workspaceID AS workspaceID,
+    p.sourceID AS sourceID,
+    p.objectID AS entity,
+    toDateTime(p.firstSeenAt) AS windowStart,
+    toDateTime(p.seenAt) AS windowEnd,
+    toDateTime(p.firstSeenAt) AS firstEventTime,
+    toDateTime(p.seenAt) AS lastEventTime,
+    CAST([], 'Array(String)') AS eventIDs,
+    map('name', JSONExtractString(p.object, 'name'), 'rate_limits', toString(r.limits), 'lowest_requests_per_minute', toString(r.lowest)) AS details
+FROM `default`.`openai_inventory_now` AS p
+LEFT JOIN
+(
+    SELECT workspaceID, sourceID, projectID, count() AS limits, min(JSONExtractUInt(object, 'max_requests_per_1_minute')) AS lowest
+    FROM `default`.`openai_inventory_now`
+    WHERE kind = 'project_rate_limit'
+    GROUP BY workspaceID, sourceID, projectID
+) AS r ON r.workspaceID = p.workspaceID AND r.sourceID = p.sourceID AND r.projectID = p.objectID
+WHERE p.kind = 'project' AND JSONExtractString(p.object, 'status') = 'active'
+    AND (match(p.objectID, (SELECT value FROM `default_detections`.`detection_parameters` WHERE rule = 'project_without_rate_limits' AND name = 'project_pattern')) OR match(JSONExtractString(p.object, 'name'), (SELECT value FROM `default_detections`.`detection_parameters` WHERE rule = 'project_without_rate_limits' AND name = 'project_pattern')))
+    AND (r.limits = 0 OR ((SELECT toUInt32(value) FROM `default_detections`.`detection_parameters` WHERE rule = 'project_without_rate_limits' AND name = 'max_requests_per_1_minute') > 0 AND r.lowest > (SELECT toUInt32(value) FROM `default_detections`.`detection_parameters` WHERE rule = 'project_without_rate_limits' AND name = 'max_requests_per_1_minute')))
+    AND (p.workspaceID, p.sourceID) IN (SELECT workspaceID, sourceID FROM `default`.`openai_inventory_snapshots` WHERE snapshotAt >= now() - toIntervalMinute((SELECT toUInt32(value) FROM `default_detections`.`detection_parameters` WHERE rule = 'project_without_rate_limits' AND name = 'lookback_minutes')))
+) AS f
+WHERE (SELECT toBool(value) FROM `default_detections`.`detection_parameters` WHERE rule = 'project_without_rate_limits' AND name = 'enabled')
+    AND (f.workspaceID, f.sourceID, f.entity, f.windowStart) NOT IN (SELECT workspaceID, sourceID, entity, windowStart FROM `default_detections`.`openai_audit_detections` WHERE rule = 'project_without_rate_limits')
 ORDER BY indexOf(['INFO', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'], f.severity) DESC
 LIMIT 1 BY f.workspaceID, f.sourceID, f.entity, f.windowStart;
 
